@@ -1,0 +1,161 @@
+import fastifyJwt from '@fastify/jwt'
+import { httpErrors } from '@fastify/sensible'
+import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Role } from '../src/db/schema.js'
+import { hasPermission, type Permission } from '../src/permissions.js'
+import { prepareCurrentUserQuery } from '../src/sessions.js'
+import type { CurrentUser } from '../src/users.js'
+
+export interface AccessClaims {
+  sub: string
+  sid: string
+  type: 'access'
+  iat?: number
+  exp?: number
+}
+
+declare module '@fastify/jwt' {
+  interface FastifyJWT {
+    payload: AccessClaims
+    user: CurrentUser | null
+  }
+}
+
+/** What a guard demands; read by the OpenAPI generator so the docs follow the hooks. */
+export interface GuardInfo {
+  auth: 'required' | 'optional'
+  active: boolean
+  roles: readonly Role[]
+  permissions: readonly Permission[]
+}
+
+export const GUARD: unique symbol = Symbol.for('inkwell.guard')
+export type Guard = preHandlerAsyncHookHandler & { [GUARD]: GuardInfo }
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Any logged-in user, active or not. Sets `request.user`. */
+    authenticate: Guard
+    /** Sets `request.user` when a valid token is sent; an invalid or missing one means anonymous. */
+    authenticateOptional: Guard
+    /** A logged-in user whose account is active (403 `Inactive account` otherwise). */
+    requireActiveUser: Guard
+    /** An active user with one of these roles. */
+    requireRole: (...roles: Role[]) => Guard
+    /** An active user whose role grants every one of these permissions. */
+    requirePermission: (...permissions: Permission[]) => Guard
+    /** Runs `guard` before every route registered after this call in this plugin and its children. */
+    protect: (guard: Guard) => void
+  }
+}
+
+const CREDENTIALS_MESSAGE = 'Could not validate credentials'
+
+/** The one 401 of the API: every way a token can fail ends here, with the same bytes. */
+export function credentialsError () {
+  return Object.assign(httpErrors.unauthorized(CREDENTIALS_MESSAGE), {
+    code: 'INVALID_CREDENTIALS',
+    headers: { 'www-authenticate': 'Bearer' }
+  })
+}
+
+/** The caller on a route guarded by `authenticate` or stronger; the 401 if a guard was forgotten. */
+export function userOf (request: FastifyRequest): CurrentUser {
+  if (!request.user) throw credentialsError()
+  return request.user
+}
+
+function forbidden (message: string, code: string) {
+  return Object.assign(httpErrors.forbidden(message), { code })
+}
+
+// RFC 6750 b64token after a case-insensitive scheme; anything else counts as no token at all.
+const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i
+const USER_ID = /^[1-9][0-9]{0,9}$/
+
+function bearerToken (request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization
+  return header === undefined ? undefined : BEARER.exec(header)?.[1]
+}
+
+function guard (hook: preHandlerAsyncHookHandler, info: Partial<GuardInfo>): Guard {
+  return Object.assign(hook, {
+    [GUARD]: { auth: 'required', active: false, roles: [], permissions: [], ...info } satisfies GuardInfo
+  })
+}
+
+async function authPlugin (app: FastifyInstance) {
+  await app.register(fastifyJwt, {
+    secret: app.config.jwtSecret,
+    sign: { algorithm: 'HS256', expiresIn: `${app.config.accessTokenTtl}s` },
+    // Pinned: a token naming any other algorithm, `none` included, fails verification.
+    verify: { algorithms: ['HS256'], requiredClaims: ['exp', 'sub', 'sid', 'type'] }
+  })
+
+  const findCurrentUser = prepareCurrentUserQuery(app.db)
+
+  /** Who the token says is calling, re-read from the database; undefined whenever anything is off. */
+  function resolveUser (request: FastifyRequest): CurrentUser | undefined {
+    const token = bearerToken(request)
+    if (token === undefined) return undefined
+    let claims: AccessClaims
+    try {
+      claims = app.jwt.verify<AccessClaims>(token)
+    } catch {
+      return undefined
+    }
+    if (claims.type !== 'access' || typeof claims.sid !== 'string' ||
+      typeof claims.sub !== 'string' || !USER_ID.test(claims.sub)) return undefined
+    return findCurrentUser(Number(claims.sub), claims.sid)
+  }
+
+  async function requireUser (request: FastifyRequest): Promise<CurrentUser> {
+    if (request.user) return request.user
+    const user = resolveUser(request)
+    if (user === undefined) throw credentialsError()
+    request.user = user
+    return user
+  }
+
+  async function requireActive (request: FastifyRequest): Promise<CurrentUser> {
+    const user = await requireUser(request)
+    if (!user.isActive) throw forbidden('Inactive account', 'INACTIVE_ACCOUNT')
+    return user
+  }
+
+  app.decorate('authenticate', guard(async (request) => { await requireUser(request) }, {}))
+
+  app.decorate('authenticateOptional', guard(async (request) => {
+    request.user = resolveUser(request) ?? null
+  }, { auth: 'optional' }))
+
+  app.decorate('requireActiveUser', guard(async (request) => { await requireActive(request) }, { active: true }))
+
+  app.decorate('requireRole', (...roles: Role[]) => guard(async (request) => {
+    const user = await requireActive(request)
+    if (!roles.includes(user.role)) throw forbidden(`Requires role: ${roles.join(' or ')}`, 'ROLE_REQUIRED')
+  }, { active: true, roles }))
+
+  app.decorate('requirePermission', (...permissions: Permission[]) => guard(async (request) => {
+    const user = await requireActive(request)
+    const missing = permissions.find((p) => !hasPermission(user.role, p))
+    if (missing !== undefined) throw forbidden(`Requires permission: ${missing}`, 'PERMISSION_REQUIRED')
+  }, { active: true, permissions }))
+
+  app.decorate('protect', function (this: FastifyInstance, prefixGuard: Guard) {
+    // Added to the route's own preHandler list (not as a context hook) so the docs can see it.
+    this.addHook('onRoute', (route) => {
+      const own = route.preHandler === undefined ? [] : [route.preHandler].flat()
+      route.preHandler = [prefixGuard, ...own]
+    })
+  })
+}
+
+export default fp(authPlugin, { name: 'auth', dependencies: ['config', 'db'] })
+
+/** The guards a route runs, as the docs generator sees them. */
+export function guardsOf (preHandler: unknown): GuardInfo[] {
+  const hooks = preHandler === undefined ? [] : [preHandler].flat()
+  return hooks.flatMap((h) => (typeof h === 'function' && GUARD in h) ? [(h as Guard)[GUARD]] : [])
+}

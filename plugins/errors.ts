@@ -1,0 +1,34 @@
+import { STATUS_CODES } from 'node:http'
+import fp from 'fastify-plugin'
+import type { FastifyError } from 'fastify'
+
+function body (statusCode: number, message: string, code?: string) {
+  return code === undefined
+    ? { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message }
+    : { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message, code }
+}
+
+// Messages that come from a parser rather than from us are replaced, so no library text leaks.
+const REPLACED_MESSAGES: Record<string, string> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: 'Body is not valid JSON'
+}
+
+/** One shape for every error; a 5xx never says more than its name. */
+export default fp(async (app) => {
+  app.setErrorHandler((err: FastifyError & { headers?: Record<string, string>, expose?: boolean }, request, reply) => {
+    const status = err.validation ? 400 : (err.statusCode ?? 500)
+    if (status >= 500 && err.expose !== true) {
+      request.log.error({ err }, 'request failed')
+      return reply.code(500).send(body(500, 'Internal Server Error'))
+    }
+    if (err.headers !== undefined) reply.headers(err.headers)
+    const code = typeof err.code === 'string' ? err.code : undefined
+    const message = (code !== undefined && REPLACED_MESSAGES[code]) ||
+      (err instanceof SyntaxError ? 'Body is not valid JSON' : err.message)
+    return reply.code(status).send(body(status, message, code))
+  })
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send(body(404, `Route ${request.method} ${request.url.split('?')[0]} not found`, 'ROUTE_NOT_FOUND'))
+  })
+}, { name: 'errors' })

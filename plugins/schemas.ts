@@ -1,0 +1,11 @@
+import fp from 'fastify-plugin'
+import { TokenPair } from '../schemas/auth.js'
+import { ErrorResponse } from '../schemas/common.js'
+import { Permission, Role, UserPrivate, UserPublic } from '../schemas/users.js'
+
+/** Shared models, registered once by $id: the docs show them as named components. */
+export default fp(async (app) => {
+  for (const schema of [ErrorResponse, Role, Permission, UserPublic, UserPrivate, TokenPair]) {
+    app.addSchema(schema)
+  }
+}, { name: 'schemas' })

@@ -1,0 +1,97 @@
+import fastifySwagger from '@fastify/swagger'
+import fastifySwaggerUi from '@fastify/swagger-ui'
+import type { FastifyInstance, FastifySchema } from 'fastify'
+import fp from 'fastify-plugin'
+import { errorResponse } from '../schemas/common.js'
+import { guardsOf, type GuardInfo } from './auth.js'
+
+export const SECURITY_SCHEME = 'OAuth2PasswordBearer'
+
+type Responses = Record<string, unknown>
+
+/** What the route's guards together demand, in words for the description. */
+function requirementText (guards: GuardInfo[]): string | undefined {
+  const roles = [...new Set(guards.flatMap((g) => g.roles))]
+  const permissions = [...new Set(guards.flatMap((g) => g.permissions))]
+  const parts = [
+    ...(roles.length > 0 ? [`role ${roles.map((r) => `\`${r}\``).join(' or ')}`] : []),
+    ...(permissions.length > 0 ? [`permission ${permissions.map((p) => `\`${p}\``).join(', ')}`] : []),
+    ...(guards.some((g) => g.active) ? ['an active account'] : [])
+  ]
+  return parts.length > 0 ? `**Requires** ${parts.join(', ')}.` : undefined
+}
+
+/**
+ * Security and the 401/403 responses are derived from the guards a route really runs,
+ * never written by hand beside them, so the document cannot drift from the server.
+ */
+export function documentGuards (schema: FastifySchema | undefined, preHandler: unknown): FastifySchema {
+  const guards = guardsOf(preHandler)
+  const base: FastifySchema & { security?: unknown, description?: string } = { ...schema }
+  if (guards.length === 0) return { ...base, security: [] }
+
+  const required = guards.some((g) => g.auth === 'required')
+  const responses: Responses = { ...(base.response as Responses | undefined) }
+  if (required) {
+    responses['401'] ??= errorResponse('Missing, invalid, expired or revoked access token (`Could not validate credentials`)')
+  }
+  const forbidding = guards.some((g) => g.active || g.roles.length > 0 || g.permissions.length > 0)
+  if (forbidding) {
+    responses['403'] ??= errorResponse('The account is inactive, or lacks the role or permission required')
+  }
+  const requirement = requirementText(guards)
+  return {
+    ...base,
+    // Optional authentication: anonymous is allowed ({}), a bearer token shows more.
+    security: required ? [{ [SECURITY_SCHEME]: [] }] : [{}, { [SECURITY_SCHEME]: [] }],
+    response: responses,
+    ...(requirement !== undefined && {
+      description: base.description === undefined ? requirement : `${base.description}\n\n${requirement}`
+    })
+  }
+}
+
+async function swaggerPlugin (app: FastifyInstance) {
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Inkwell API',
+        version: '0.1.0',
+        description: 'A blog API whose heart is authentication and authorization. ' +
+          'Log in with the Authorize button (OAuth2 password flow against `/auth/token`).'
+      },
+      tags: [
+        { name: 'auth', description: 'Logging in and out, tokens' },
+        { name: 'users', description: 'Accounts and profiles' },
+        { name: 'ops', description: 'Operations' }
+      ],
+      components: {
+        securitySchemes: {
+          [SECURITY_SCHEME]: {
+            type: 'oauth2',
+            description: 'Access token from `/auth/token`, sent as `Authorization: Bearer <token>`',
+            flows: { password: { tokenUrl: '/auth/token', scopes: {} } }
+          }
+        }
+      }
+    },
+    // Shared schemas keep their $id as their component name instead of def-N.
+    refResolver: {
+      buildLocalReference (json, _baseUri, _fragment, i) {
+        return typeof json.$id === 'string' ? json.$id : `def-${i}`
+      }
+    },
+    transform ({ schema, url, route }) {
+      return { schema: documentGuards(schema, route.preHandler) as never, url }
+    }
+  })
+
+  await app.register(fastifySwaggerUi, {
+    routePrefix: '/docs',
+    uiConfig: { persistAuthorization: false, deepLinking: true },
+    staticCSP: false
+  })
+}
+
+export default fp(swaggerPlugin, { name: 'swagger', dependencies: ['auth'] })

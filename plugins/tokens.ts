@@ -1,0 +1,97 @@
+import { createHmac } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import { createSigner, createVerifier } from 'fast-jwt'
+import fp from 'fastify-plugin'
+import {
+  createSession, newId, recordRefreshToken, revokeAllSessions,
+  revokeSessionOfToken, spendRefreshToken
+} from '../src/sessions.js'
+import { credentialsError } from './auth.js'
+
+export interface TokenPair {
+  access_token: string
+  refresh_token: string
+  token_type: 'bearer'
+  expires_in: number
+}
+
+interface RefreshClaims {
+  sub: string
+  sid: string
+  jti: string
+  type: 'refresh'
+}
+
+export interface TokenService {
+  /** Starts a new session for the user and returns its first token pair. */
+  issue: (userId: number) => TokenPair
+  /** Spends a refresh token for a new pair in the same session; throws the 401 otherwise. */
+  refresh: (refreshToken: string) => TokenPair
+  /** Ends the session a refresh token belongs to. Never fails: logout is idempotent. */
+  logout: (refreshToken: string) => void
+  /** Ends every session of the user, so every token issued until now stops working. */
+  logoutAll: (userId: number) => void
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    tokens: TokenService
+  }
+}
+
+async function tokensPlugin (app: FastifyInstance) {
+  const { accessTokenTtl, refreshTokenTtl, jwtSecret } = app.config
+  // A key of its own: a refresh token can never verify as an access token, nor the reverse.
+  const refreshKey = createHmac('sha256', jwtSecret).update('inkwell:refresh-token:v1').digest()
+  const signRefresh = createSigner({ key: refreshKey, algorithm: 'HS256', expiresIn: refreshTokenTtl * 1000 })
+  const verifyRefresh = createVerifier({
+    key: refreshKey,
+    algorithms: ['HS256'],
+    requiredClaims: ['exp', 'sub', 'sid', 'jti', 'type']
+  })
+
+  function pair (userId: number, sessionId: string): TokenPair {
+    const sub = String(userId)
+    const refreshToken = signRefresh({ sub, sid: sessionId, jti: newId(32), type: 'refresh' })
+    recordRefreshToken(app.db, sessionId, refreshToken, refreshTokenTtl)
+    return {
+      access_token: app.jwt.sign({ sub, sid: sessionId, type: 'access' }),
+      refresh_token: refreshToken,
+      token_type: 'bearer',
+      expires_in: accessTokenTtl
+    }
+  }
+
+  const service: TokenService = {
+    issue (userId) {
+      return pair(userId, createSession(app.db, userId, refreshTokenTtl))
+    },
+
+    refresh (refreshToken) {
+      let claims: RefreshClaims
+      try {
+        claims = verifyRefresh(refreshToken) as RefreshClaims
+      } catch {
+        throw credentialsError()
+      }
+      if (claims.type !== 'refresh' || typeof claims.sid !== 'string') throw credentialsError()
+      const outcome = spendRefreshToken(app.db, refreshToken, claims.sid)
+      if (!outcome.ok) {
+        if (outcome.reason === 'reused') app.log.warn({ sessionId: claims.sid, userId: claims.sub }, 'refresh token reused: session revoked')
+        throw credentialsError()
+      }
+      return pair(outcome.userId, outcome.sessionId)
+    },
+
+    logout (refreshToken) {
+      revokeSessionOfToken(app.db, refreshToken)
+    },
+
+    logoutAll (userId) {
+      revokeAllSessions(app.db, userId)
+    }
+  }
+  app.decorate('tokens', service)
+}
+
+export default fp(tokensPlugin, { name: 'tokens', dependencies: ['config', 'db', 'auth'] })

@@ -1,0 +1,132 @@
+import rateLimit from '@fastify/rate-limit'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { userOf } from '../../plugins/auth.js'
+import { LoginThrottle } from '../../src/login-throttle.js'
+import { verifyDummyPassword, verifyPassword } from '../../src/passwords.js'
+import { createUser, findUserByLogin, privateView } from '../../src/users.js'
+import { LogoutBody, TokenPair, TokenRequest } from '../../schemas/auth.js'
+import { errorResponse, ref } from '../../schemas/common.js'
+import { RegisterBody, UserPrivate } from '../../schemas/users.js'
+
+const AUTH_BODY_LIMIT = 16 * 1024
+
+const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { authRateLimit, loginFailureLimit } = app.config
+  // Encapsulated here, so it throttles /auth/* and nothing else.
+  await app.register(rateLimit, { max: authRateLimit, timeWindow: 60_000 })
+  app.addHook('onRoute', (route) => { route.bodyLimit ??= AUTH_BODY_LIMIT })
+
+  const throttle = new LoginThrottle(loginFailureLimit)
+  const tooMany = errorResponse('Too many requests; `Retry-After` says when to try again')
+
+  app.post('/register', {
+    schema: {
+      tags: ['auth'],
+      operationId: 'register',
+      summary: 'Create an account',
+      body: RegisterBody,
+      response: {
+        201: ref(UserPrivate),
+        400: errorResponse('Invalid body, or a password that is too common'),
+        409: errorResponse('Email or username already taken'),
+        429: tooMany
+      }
+    }
+  }, async (request, reply) => {
+    const user = await createUser(app.db, request.body)
+    request.log.info({ userId: user.id }, 'user registered')
+    return reply.code(201).send(privateView(user))
+  })
+
+  app.post('/token', {
+    schema: {
+      tags: ['auth'],
+      operationId: 'createToken',
+      summary: 'Log in, or refresh a token pair (OAuth2 token endpoint)',
+      description: 'OAuth2 password grant (`grant_type=password`, the default) with `username` (email or ' +
+        'username) and `password`, or `grant_type=refresh_token` with `refresh_token`. A refresh token ' +
+        'can be used once: each use returns a new pair, and using one twice ends its session. ' +
+        `After ${loginFailureLimit} failed logins for one account from one client in 15 minutes, answers 429.`,
+      consumes: ['application/x-www-form-urlencoded', 'application/json'],
+      body: TokenRequest,
+      response: {
+        200: { ...ref(TokenPair), description: 'A fresh token pair', headers: { 'cache-control': Type.Literal('no-store') } },
+        400: errorResponse('Missing parameters or an unsupported grant_type'),
+        401: errorResponse('Wrong username or password, or an invalid refresh token'),
+        429: tooMany
+      }
+    }
+  }, async (request, reply) => {
+    reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
+    const { grant_type: grantType = 'password', username, password, refresh_token: refreshToken } = request.body
+
+    if (grantType === 'refresh_token') {
+      if (refreshToken === undefined) throw app.httpErrors.badRequest('refresh_token is required for grant_type=refresh_token')
+      return app.tokens.refresh(refreshToken)
+    }
+    if (grantType !== 'password') {
+      throw Object.assign(app.httpErrors.badRequest(`Unsupported grant_type: use password or refresh_token`), { code: 'UNSUPPORTED_GRANT_TYPE' })
+    }
+    if (username === undefined || password === undefined) {
+      throw app.httpErrors.badRequest('username and password are required for grant_type=password')
+    }
+
+    const user = findUserByLogin(app.db, username)
+    const account = user === undefined ? `login:${username.toLowerCase()}` : `user:${user.id}`
+    const wait = throttle.retryAfter(account, request.ip)
+    if (wait > 0) {
+      request.log.warn({ userId: user?.id }, 'login throttled')
+      throw Object.assign(app.httpErrors.tooManyRequests('Too many failed logins; try again later'), {
+        code: 'LOGIN_THROTTLED', headers: { 'retry-after': String(wait) }
+      })
+    }
+    // An unknown account still pays for one argon2 verification: its timing matches a wrong password.
+    const valid = user === undefined
+      ? await verifyDummyPassword(password)
+      : await verifyPassword(user.passwordHash, password)
+    if (user === undefined || !valid) {
+      throttle.recordFailure(account, request.ip)
+      request.log.info({ userId: user?.id }, 'login failed')
+      throw Object.assign(app.httpErrors.unauthorized('Incorrect username or password'), {
+        code: 'INVALID_LOGIN', headers: { 'www-authenticate': 'Bearer' }
+      })
+    }
+    throttle.reset(account, request.ip)
+    request.log.info({ userId: user.id }, 'login succeeded')
+    return app.tokens.issue(user.id)
+  })
+
+  app.post('/logout', {
+    schema: {
+      tags: ['auth'],
+      operationId: 'logout',
+      summary: 'End the session of a refresh token',
+      description: 'Idempotent: answers 204 whether or not the token is still valid. The session\'s refresh ' +
+        'tokens and the access tokens issued in it stop working.',
+      body: LogoutBody,
+      response: { 204: Type.Null({ description: 'Logged out' }), 400: errorResponse('Invalid body'), 429: tooMany }
+    }
+  }, async (request, reply) => {
+    app.tokens.logout(request.body.refresh_token)
+    return reply.code(204).send(null)
+  })
+
+  app.post('/logout-all', {
+    preHandler: app.authenticate,
+    schema: {
+      tags: ['auth'],
+      operationId: 'logoutAll',
+      summary: 'End every session of the calling user',
+      description: 'Every token issued to the user until now stops working, this one included.',
+      response: { 204: Type.Null({ description: 'Logged out everywhere' }), 429: tooMany }
+    }
+  }, async (request, reply) => {
+    const user = userOf(request)
+    app.tokens.logoutAll(user.id)
+    request.log.info({ userId: user.id }, 'logged out everywhere')
+    return reply.code(204).send(null)
+  })
+}
+
+export default authRoutes

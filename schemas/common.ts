@@ -1,0 +1,23 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+
+/** A `$ref` to a shared schema, typed as the schema it points at. */
+export function ref<T extends TSchema & { $id?: string }> (schema: T) {
+  if (schema.$id === undefined) throw new Error('ref() needs a schema with an $id')
+  return Type.Unsafe<Static<T>>({ $ref: schema.$id })
+}
+
+export const ErrorResponse = Type.Object({
+  statusCode: Type.Integer({ minimum: 400, maximum: 599, examples: [401] }),
+  error: Type.String({ examples: ['Unauthorized'] }),
+  message: Type.String({ examples: ['Could not validate credentials'] }),
+  code: Type.Optional(Type.String({ description: 'A stable machine-readable error code, when there is one', examples: ['FST_ERR_VALIDATION'] }))
+}, { $id: 'Error', title: 'Error', description: 'The one shape of every error response' })
+
+export const Timestamp = Type.String({ format: 'date-time', description: 'ISO-8601, UTC' })
+
+// Ajv turns "Infinity" and long digit runs into numbers: the upper bound makes them a 400.
+export const Id = Type.Integer({ minimum: 1, maximum: 2_147_483_647 })
+
+export const IdParams = Type.Object({ id: Id })
+
+export const errorResponse = (description: string) => ({ ...ref(ErrorResponse), description })

@@ -1,0 +1,58 @@
+import { Type } from '@sinclair/typebox'
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../src/passwords.js'
+import { PERMISSIONS } from '../src/permissions.js'
+import { ROLES } from '../src/db/schema.js'
+import { Id, ref, Timestamp } from './common.js'
+
+export const Username = Type.String({
+  minLength: 3, maxLength: 32, pattern: '^[A-Za-z0-9_-]+$',
+  description: '3 to 32 letters, digits, `_` or `-`; unique regardless of case'
+})
+export const Email = Type.String({ format: 'email', maxLength: 254, description: 'Stored lower-cased; unique' })
+export const Bio = Type.String({ maxLength: 500 })
+export const Password = Type.String({
+  minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH,
+  description: `${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters, compared verbatim (spaces and Unicode included); the most common passwords are refused`
+})
+export const Role = Type.Unsafe<typeof ROLES[number]>({ type: 'string', enum: [...ROLES], $id: 'Role', title: 'Role' })
+export const Permission = Type.Unsafe<typeof PERMISSIONS[number]>({
+  type: 'string', enum: [...PERMISSIONS], $id: 'Permission', title: 'Permission', description: '`resource:action`'
+})
+const AvatarUrl = Type.Union([Type.String(), Type.Null()], { description: 'Path of the profile picture on this server, or null' })
+
+export const UserPublic = Type.Object({
+  id: Id,
+  username: Type.String(),
+  bio: Type.String(),
+  avatar_url: AvatarUrl,
+  created_at: Timestamp
+}, { $id: 'UserPublic', title: 'UserPublic', description: 'What anyone may see of a user' })
+
+export const UserPrivate = Type.Object({
+  id: Id,
+  email: Type.String(),
+  username: Type.String(),
+  bio: Type.String(),
+  role: ref(Role),
+  is_active: Type.Boolean(),
+  avatar_url: AvatarUrl,
+  permissions: Type.Array(ref(Permission), { description: 'What the role grants' }),
+  created_at: Timestamp
+}, { $id: 'UserPrivate', title: 'UserPrivate', description: 'A user as they see themselves' })
+
+export const RegisterBody = Type.Object({
+  email: Email,
+  username: Username,
+  password: Password
+}, { additionalProperties: false })
+
+export const UpdateMeBody = Type.Object({
+  email: Type.Optional(Email),
+  username: Type.Optional(Username),
+  bio: Type.Optional(Bio)
+}, { additionalProperties: false })
+
+export const ChangePasswordBody = Type.Object({
+  current_password: Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH }),
+  new_password: Password
+}, { additionalProperties: false })

@@ -1,0 +1,55 @@
+import formbody from '@fastify/formbody'
+import sensible from '@fastify/sensible'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyServerOptions } from 'fastify'
+import authPlugin from '../plugins/auth.js'
+import configPlugin from '../plugins/config.js'
+import dbPlugin from '../plugins/db.js'
+import errorsPlugin from '../plugins/errors.js'
+import schemasPlugin from '../plugins/schemas.js'
+import swaggerPlugin from '../plugins/swagger.js'
+import tokensPlugin from '../plugins/tokens.js'
+import validationPlugin from '../plugins/validation.js'
+import authRoutes from '../routes/auth/index.js'
+import healthRoutes from '../routes/health/index.js'
+import usersRoutes from '../routes/users/index.js'
+import type { Config } from './config.js'
+
+export interface BuildOptions {
+  logger?: FastifyServerOptions['logger']
+}
+
+/** Composes the application; it does not listen. */
+export async function buildApp (config: Config, options: BuildOptions = {}) {
+  const app = Fastify({
+    logger: options.logger ?? {
+      level: config.logLevel,
+      redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '[redacted]' }
+    },
+    bodyLimit: 1024 * 1024,
+    // Request ids are ours, not taken from a header a client controls.
+    genReqId: () => crypto.randomUUID(),
+    requestTimeout: 30_000,
+    connectionTimeout: 60_000,
+    routerOptions: { maxParamLength: 200 }
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  await app.register(configPlugin, { config })
+  await app.register(dbPlugin)
+  await app.register(sensible)
+  await app.register(formbody, { bodyLimit: 16 * 1024 })
+  await app.register(errorsPlugin)
+  await app.register(schemasPlugin)
+  await app.register(validationPlugin)
+  await app.register(authPlugin)
+  await app.register(tokensPlugin)
+  await app.register(swaggerPlugin)
+
+  await app.register(healthRoutes)
+  await app.register(authRoutes, { prefix: '/auth' })
+  await app.register(usersRoutes, { prefix: '/users' })
+
+  return app
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>

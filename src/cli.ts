@@ -1,0 +1,75 @@
+import { parseArgs } from 'node:util'
+import { loadConfig } from './config.js'
+import { migrateDatabase, openDatabase } from './db/client.js'
+import { ROLES, type Role } from './db/schema.js'
+import { createUser } from './users.js'
+
+const USAGE = `Usage: npm run cli -- <command>
+
+Commands:
+  migrate                          apply pending database migrations
+  create-user --email E --username U --password P [--role user|moderator|admin]
+                                   create an account (how the first admin is made)`
+
+async function main (argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  const config = loadConfig()
+  if (command === 'migrate') {
+    const db = openDatabase(config.databaseUrl)
+    migrateDatabase(db)
+    db.$client.close()
+    console.log(`Migrations applied to ${config.databaseUrl}`)
+    return 0
+  }
+  if (command === 'create-user') {
+    const { values } = parseArgs({
+      args: rest,
+      options: {
+        email: { type: 'string' },
+        username: { type: 'string' },
+        password: { type: 'string' },
+        role: { type: 'string', default: 'user' }
+      },
+      strict: true
+    })
+    const { email, username, password, role } = values
+    if (email === undefined || username === undefined || password === undefined) {
+      console.error('create-user needs --email, --username and --password\n\n' + USAGE)
+      return 2
+    }
+    if (!ROLES.includes(role as Role)) {
+      console.error(`--role must be one of ${ROLES.join(', ')}`)
+      return 2
+    }
+    const problem = validateNewUser(email, username, password)
+    if (problem !== undefined) {
+      console.error(problem)
+      return 2
+    }
+    const db = openDatabase(config.databaseUrl)
+    migrateDatabase(db)
+    try {
+      const user = await createUser(db, { email, username, password, role: role as Role })
+      console.log(`Created ${user.role} ${user.username} (id ${user.id})`)
+      return 0
+    } finally {
+      db.$client.close()
+    }
+  }
+  console.error(USAGE)
+  return command === undefined || command === 'help' || command === '--help' ? 0 : 2
+}
+
+/** The same bounds the API enforces on registration. */
+function validateNewUser (email: string, username: string, password: string): string | undefined {
+  if (email.length > 254 || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) return '--email is not a valid email address'
+  if (!/^[A-Za-z0-9_-]{3,32}$/.test(username)) return '--username must be 3 to 32 letters, digits, _ or -'
+  const length = [...password].length
+  if (length < 8 || length > 128) return '--password must be 8 to 128 characters'
+  return undefined
+}
+
+main(process.argv.slice(2)).then((code) => { process.exitCode = code }, (err: Error & { statusCode?: number }) => {
+  console.error(err.statusCode !== undefined ? err.message : err)
+  process.exitCode = 1
+})

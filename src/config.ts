@@ -1,0 +1,105 @@
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+
+export interface Config {
+  nodeEnv: string
+  host: string
+  port: number
+  databaseUrl: string
+  jwtSecret: string
+  accessTokenTtl: number
+  refreshTokenTtl: number
+  uploadsDir: string
+  logLevel: string
+  authRateLimit: number
+  loginFailureLimit: number
+  /** Set when the secret was generated for development, so start-up can warn about it. */
+  generatedSecretFile?: string
+}
+
+export class ConfigError extends Error {
+  constructor (readonly variable: string, problem: string) {
+    super(`Invalid configuration: ${variable} ${problem}`)
+    this.name = 'ConfigError'
+  }
+}
+
+type Env = Record<string, string | undefined>
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+const MIN_SECRET_BYTES = 32
+
+function text (env: Env, name: string, fallback: string): string {
+  const value = env[name]
+  if (value === undefined || value === '') return fallback
+  if (value.trim() !== value) throw new ConfigError(name, 'must not start or end with whitespace')
+  return value
+}
+
+function integer (env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be an integer between ${min} and ${max}, got "${raw}"`)
+  const value = Number(raw)
+  if (value < min || value > max) throw new ConfigError(name, `must be an integer between ${min} and ${max}, got "${raw}"`)
+  return value
+}
+
+/** Reads the secret from the environment, or in development keeps a generated one beside the database. */
+function jwtSecret (env: Env, nodeEnv: string, databaseUrl: string): { secret: string, generatedSecretFile?: string } {
+  const given = env.JWT_SECRET
+  if (given !== undefined && given !== '') {
+    if (Buffer.byteLength(given, 'utf8') < MIN_SECRET_BYTES) {
+      throw new ConfigError('JWT_SECRET', `must be at least ${MIN_SECRET_BYTES} bytes long`)
+    }
+    return { secret: given }
+  }
+  if (nodeEnv === 'production') throw new ConfigError('JWT_SECRET', 'is required when NODE_ENV=production')
+  if (databaseUrl === ':memory:') return { secret: randomBytes(48).toString('base64url') }
+
+  const file = resolve(dirname(databaseUrl), '.jwt-secret')
+  if (existsSync(file)) {
+    const secret = readFileSync(file, 'utf8').trim()
+    if (Buffer.byteLength(secret, 'utf8') < MIN_SECRET_BYTES) {
+      throw new ConfigError('JWT_SECRET', `is unset and the generated secret in ${file} is shorter than ${MIN_SECRET_BYTES} bytes`)
+    }
+    return { secret, generatedSecretFile: file }
+  }
+  mkdirSync(dirname(file), { recursive: true })
+  const secret = randomBytes(48).toString('base64url')
+  // 'wx' fails if another process created it first; then use theirs.
+  try {
+    writeFileSync(file, secret + '\n', { mode: 0o600, flag: 'wx' })
+  } catch {
+    return { secret: readFileSync(file, 'utf8').trim(), generatedSecretFile: file }
+  }
+  return { secret, generatedSecretFile: file }
+}
+
+export function loadConfig (env: Env = process.env): Config {
+  const nodeEnv = text(env, 'NODE_ENV', 'development')
+  const databaseUrl = text(env, 'DATABASE_URL', './data/inkwell.db').replace(/^file:/, '')
+  const logLevel = text(env, 'LOG_LEVEL', 'info')
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`)
+
+  const accessTokenTtl = integer(env, 'ACCESS_TOKEN_TTL', 900, 1, 86_400)
+  const refreshTokenTtl = integer(env, 'REFRESH_TOKEN_TTL', 604_800, 1, 31_536_000)
+  const { secret, generatedSecretFile } = jwtSecret(env, nodeEnv, databaseUrl)
+
+  const config: Config = {
+    nodeEnv,
+    host: text(env, 'HOST', '127.0.0.1'),
+    port: integer(env, 'PORT', 3000, 0, 65_535),
+    databaseUrl,
+    jwtSecret: secret,
+    accessTokenTtl,
+    refreshTokenTtl,
+    uploadsDir: text(env, 'UPLOADS_DIR', './data/uploads'),
+    logLevel,
+    authRateLimit: integer(env, 'AUTH_RATE_LIMIT', 60, 1, Number.MAX_SAFE_INTEGER),
+    loginFailureLimit: integer(env, 'LOGIN_FAILURE_LIMIT', 10, 1, Number.MAX_SAFE_INTEGER)
+  }
+  if (generatedSecretFile !== undefined) config.generatedSecretFile = generatedSecretFile
+  return config
+}

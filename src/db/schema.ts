@@ -1,0 +1,63 @@
+import { sql } from 'drizzle-orm'
+import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
+
+export const ROLES = ['user', 'moderator', 'admin'] as const
+export type Role = typeof ROLES[number]
+
+export const users = sqliteTable('users', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  // Stored lower-cased, so the plain unique index is case-insensitive.
+  email: text('email').notNull(),
+  username: text('username').notNull(),
+  passwordHash: text('password_hash').notNull(),
+  role: text('role', { enum: ROLES }).notNull().default('user'),
+  isActive: integer('is_active', { mode: 'boolean' }).notNull().default(true),
+  bio: text('bio').notNull().default(''),
+  avatar: text('avatar'),
+  createdAt: text('created_at').notNull(),
+  updatedAt: text('updated_at').notNull()
+}, (t) => [
+  uniqueIndex('users_email_unique').on(t.email),
+  // Usernames keep their case for display but are unique regardless of it.
+  uniqueIndex('users_username_lower_unique').on(sql`lower(${t.username})`),
+  index('users_role_active_idx').on(t.role, t.isActive)
+])
+
+/** A login: one chain of rotating refresh tokens and the access tokens issued alongside them. */
+export const sessions = sqliteTable('sessions', {
+  id: text('id').primaryKey(),
+  userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  createdAt: integer('created_at').notNull(),
+  expiresAt: integer('expires_at').notNull(),
+  revokedAt: integer('revoked_at')
+}, (t) => [
+  index('sessions_user_idx').on(t.userId),
+  index('sessions_expires_idx').on(t.expiresAt)
+])
+
+export const refreshTokens = sqliteTable('refresh_tokens', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  sessionId: text('session_id').notNull().references(() => sessions.id, { onDelete: 'cascade' }),
+  // SHA-256 of the whole token: a leaked table cannot be replayed.
+  tokenHash: text('token_hash').notNull(),
+  createdAt: integer('created_at').notNull(),
+  expiresAt: integer('expires_at').notNull(),
+  usedAt: integer('used_at')
+}, (t) => [
+  uniqueIndex('refresh_tokens_hash_unique').on(t.tokenHash),
+  index('refresh_tokens_session_idx').on(t.sessionId)
+])
+
+/** Audit entries outlive the users they name, so the ids carry no foreign key. */
+export const auditLog = sqliteTable('audit_log', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  actorId: integer('actor_id'),
+  action: text('action').notNull(),
+  targetType: text('target_type').notNull(),
+  targetId: integer('target_id'),
+  ip: text('ip'),
+  details: text('details', { mode: 'json' }).$type<Record<string, unknown>>().notNull().default({}),
+  createdAt: text('created_at').notNull()
+})
+
+export type UserRow = typeof users.$inferSelect

@@ -1,0 +1,57 @@
+/**
+ * Counts failed logins per (account, client) pair in a sliding window. Another client's failures
+ * on the same account do not lock its owner out, and one client's failures on other accounts
+ * do not count against this one. Kept in memory: a restart forgets, which errs towards availability.
+ */
+export class LoginThrottle {
+  private readonly failures = new Map<string, number[]>()
+
+  constructor (
+    private readonly limit: number,
+    private readonly windowMs = 15 * 60 * 1000,
+    private readonly maxKeys = 100_000
+  ) {}
+
+  private static key (account: string, client: string): string {
+    return `${account.toLowerCase()}\n${client}`
+  }
+
+  private recent (key: string, at: number): number[] {
+    const times = (this.failures.get(key) ?? []).filter((t) => t > at - this.windowMs)
+    if (times.length === 0) this.failures.delete(key)
+    else this.failures.set(key, times)
+    return times
+  }
+
+  /** Seconds until another attempt is allowed, or 0 when it is allowed now. */
+  retryAfter (account: string, client: string, at = Date.now()): number {
+    const times = this.recent(LoginThrottle.key(account, client), at)
+    if (times.length < this.limit) return 0
+    const oldestThatCounts = times[times.length - this.limit] as number
+    return Math.max(1, Math.ceil((oldestThatCounts + this.windowMs - at) / 1000))
+  }
+
+  recordFailure (account: string, client: string, at = Date.now()): void {
+    const key = LoginThrottle.key(account, client)
+    const times = this.recent(key, at)
+    times.push(at)
+    this.failures.set(key, times.slice(-this.limit))
+    if (this.failures.size > this.maxKeys) this.sweep(at)
+  }
+
+  reset (account: string, client: string): void {
+    this.failures.delete(LoginThrottle.key(account, client))
+  }
+
+  /** Bounds memory under a spray of distinct accounts: drop expired pairs, then the oldest. */
+  private sweep (at: number): void {
+    for (const key of this.failures.keys()) this.recent(key, at)
+    const excess = this.failures.size - this.maxKeys
+    if (excess <= 0) return
+    let dropped = 0
+    for (const key of this.failures.keys()) {
+      if (dropped++ >= excess) break
+      this.failures.delete(key)
+    }
+  }
+}

@@ -1,0 +1,26 @@
+import closeWithGrace from 'close-with-grace'
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig } from './config.js'
+
+let config
+try {
+  config = loadConfig()
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err
+  console.error(err.message)
+  process.exit(1)
+}
+
+const app = await buildApp(config)
+if (config.generatedSecretFile !== undefined) {
+  app.log.warn(`JWT_SECRET is not set: using a generated development secret kept in ${config.generatedSecretFile}`)
+}
+
+// SIGTERM/SIGINT: stop accepting, let in-flight requests finish, close the database; 10 s at most.
+closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+  if (err !== undefined) app.log.error({ err }, 'server closing on error')
+  else app.log.info({ signal }, 'server closing')
+  await app.close()
+})
+
+await app.listen({ host: config.host, port: config.port })

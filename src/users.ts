@@ -1,0 +1,159 @@
+import { httpErrors } from '@fastify/sensible'
+import { and, eq, ne, sql } from 'drizzle-orm'
+import { isUniqueViolation, type Db } from './db/client.js'
+import { auditLog, sessions, users, type Role, type UserRow } from './db/schema.js'
+import { hashPassword, isCommonPassword } from './passwords.js'
+import { ROLE_PERMISSIONS } from './permissions.js'
+
+export interface NewUser {
+  email: string
+  username: string
+  password: string
+  role?: Role
+}
+
+export interface ProfileChange {
+  email?: string
+  username?: string
+  bio?: string
+}
+
+/** Who is calling: the user row as read on this request, and the session its token belongs to. */
+export type CurrentUser = Omit<UserRow, 'passwordHash'> & { sessionId: string }
+
+const now = () => new Date().toISOString()
+
+export function normalizeEmail (email: string): string {
+  return email.toLowerCase()
+}
+
+export function avatarUrl (avatar: string | null): string | null {
+  return avatar === null ? null : `/avatars/${avatar}`
+}
+
+export function privateView (user: Omit<UserRow, 'passwordHash'>) {
+  return {
+    id: user.id,
+    email: user.email,
+    username: user.username,
+    bio: user.bio,
+    role: user.role,
+    is_active: user.isActive,
+    avatar_url: avatarUrl(user.avatar),
+    permissions: [...ROLE_PERMISSIONS[user.role]],
+    created_at: user.createdAt
+  }
+}
+
+export function publicView (user: Pick<UserRow, 'id' | 'username' | 'bio' | 'avatar' | 'createdAt'>) {
+  return {
+    id: user.id,
+    username: user.username,
+    bio: user.bio,
+    avatar_url: avatarUrl(user.avatar),
+    created_at: user.createdAt
+  }
+}
+
+export function assertAcceptablePassword (password: string): void {
+  if (isCommonPassword(password)) {
+    throw httpErrors.badRequest('This password is too common; choose another one')
+  }
+}
+
+/** Names the field that collided, so the client can say which one to change. */
+function conflictFor (db: Db, change: { email?: string, username?: string }, exceptId?: number) {
+  const others = exceptId === undefined ? undefined : ne(users.id, exceptId)
+  if (change.email !== undefined &&
+    db.select({ id: users.id }).from(users).where(and(eq(users.email, change.email), others)).get()) {
+    return httpErrors.conflict('Email already registered')
+  }
+  return httpErrors.conflict('Username already taken')
+}
+
+export async function createUser (db: Db, input: NewUser): Promise<UserRow> {
+  assertAcceptablePassword(input.password)
+  const passwordHash = await hashPassword(input.password)
+  const email = normalizeEmail(input.email)
+  const at = now()
+  try {
+    return db.insert(users).values({
+      email,
+      username: input.username,
+      passwordHash,
+      role: input.role ?? 'user',
+      createdAt: at,
+      updatedAt: at
+    }).returning().get()
+  } catch (err) {
+    if (isUniqueViolation(err)) throw conflictFor(db, { email })
+    throw err
+  }
+}
+
+export function findUserById (db: Db, id: number): UserRow | undefined {
+  return db.select().from(users).where(eq(users.id, id)).get()
+}
+
+/** Login accepts the email or the username, each compared case-insensitively. */
+export function findUserByLogin (db: Db, login: string): UserRow | undefined {
+  const lowered = login.toLowerCase()
+  return db.select().from(users)
+    .where(login.includes('@') ? eq(users.email, lowered) : eq(sql`lower(${users.username})`, lowered))
+    .get()
+}
+
+export function updateProfile (db: Db, id: number, change: ProfileChange): UserRow {
+  const values = {
+    ...change,
+    ...(change.email !== undefined && { email: normalizeEmail(change.email) }),
+    updatedAt: now()
+  }
+  try {
+    const row = db.update(users).set(values).where(eq(users.id, id)).returning().get()
+    if (row === undefined) throw httpErrors.notFound('User not found')
+    return row
+  } catch (err) {
+    if (isUniqueViolation(err)) throw conflictFor(db, values, id)
+    throw err
+  }
+}
+
+export function setPasswordHash (db: Db, id: number, passwordHash: string): void {
+  db.update(users).set({ passwordHash, updatedAt: now() }).where(eq(users.id, id)).run()
+}
+
+export function countActiveAdmins (db: Db): number {
+  return db.select({ n: sql<number>`count(*)` }).from(users)
+    .where(and(eq(users.role, 'admin'), eq(users.isActive, true))).get()?.n ?? 0
+}
+
+export interface AuditContext {
+  actorId: number | null
+  ip: string | null
+}
+
+/**
+ * Deletes a user with everything that cascades from it, and records who did it, in one transaction.
+ * Refuses to remove the last active admin, which would leave nobody able to administer.
+ */
+export function deleteUser (db: Db, id: number, ctx: AuditContext): void {
+  db.transaction((tx) => {
+    const user = tx.select().from(users).where(eq(users.id, id)).get()
+    if (user === undefined) throw httpErrors.notFound('User not found')
+    if (user.role === 'admin' && user.isActive && countActiveAdmins(tx as unknown as Db) <= 1) {
+      throw httpErrors.conflict('Cannot delete the last active admin')
+    }
+    tx.delete(sessions).where(eq(sessions.userId, id)).run()
+    tx.delete(users).where(eq(users.id, id)).run()
+    tx.insert(auditLog).values({
+      actorId: ctx.actorId,
+      action: ctx.actorId === id ? 'user.delete_self' : 'user.delete',
+      targetType: 'user',
+      targetId: id,
+      ip: ctx.ip,
+      details: { username: user.username, role: user.role },
+      createdAt: now()
+    }).run()
+  }, { behavior: 'immediate' })
+}
