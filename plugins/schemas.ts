@@ -1,11 +1,16 @@
 import fp from 'fastify-plugin'
+import { AdminUser, AdminUserPage, AuditEntry, AuditPage } from '../schemas/admin.js'
 import { TokenPair } from '../schemas/auth.js'
 import { ErrorResponse } from '../schemas/common.js'
+import { Post, PostAuthor, PostPage } from '../schemas/posts.js'
 import { Permission, Role, UserPrivate, UserPublic } from '../schemas/users.js'
 
 /** Shared models, registered once by $id: the docs show them as named components. */
 export default fp(async (app) => {
-  for (const schema of [ErrorResponse, Role, Permission, UserPublic, UserPrivate, TokenPair]) {
+  for (const schema of [
+    ErrorResponse, Role, Permission, UserPublic, UserPrivate, TokenPair,
+    PostAuthor, Post, PostPage, AdminUser, AdminUserPage, AuditEntry, AuditPage
+  ]) {
     app.addSchema(schema)
   }
 }, { name: 'schemas' })

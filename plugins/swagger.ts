@@ -64,6 +64,8 @@ async function swaggerPlugin (app: FastifyInstance) {
       tags: [
         { name: 'auth', description: 'Logging in and out, tokens' },
         { name: 'users', description: 'Accounts and profiles' },
+        { name: 'posts', description: 'Posts and likes' },
+        { name: 'admin', description: 'Administration: every route requires the `admin` role; every write is audited' },
         { name: 'ops', description: 'Operations' }
       ],
       components: {

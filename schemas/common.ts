@@ -21,3 +21,19 @@ export const Id = Type.Integer({ minimum: 1, maximum: 2_147_483_647 })
 export const IdParams = Type.Object({ id: Id })
 
 export const errorResponse = (description: string) => ({ ...ref(ErrorResponse), description })
+
+export const PageQuery = Type.Object({
+  skip: Type.Integer({ minimum: 0, maximum: 2_147_483_647, default: 0, description: 'Items to skip' }),
+  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Items per page, 1 to 100' })
+})
+
+/** A named page model (`PostPage`, ...) around a shared item schema. */
+export function pageOf<T extends TSchema & { $id?: string }> (item: T, $id: string) {
+  return Type.Object({
+    items: Type.Array(ref(item)),
+    total: Type.Integer({ minimum: 0 }),
+    skip: Type.Integer({ minimum: 0 }),
+    limit: Type.Integer({ minimum: 1 }),
+    has_more: Type.Boolean()
+  }, { $id, title: $id })
+}

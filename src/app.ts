@@ -10,8 +10,10 @@ import schemasPlugin from '../plugins/schemas.js'
 import swaggerPlugin from '../plugins/swagger.js'
 import tokensPlugin from '../plugins/tokens.js'
 import validationPlugin from '../plugins/validation.js'
+import adminRoutes from '../routes/admin/index.js'
 import authRoutes from '../routes/auth/index.js'
 import healthRoutes from '../routes/health/index.js'
+import postsRoutes from '../routes/posts/index.js'
 import usersRoutes from '../routes/users/index.js'
 import type { Config } from './config.js'
 
@@ -48,6 +50,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
   await app.register(healthRoutes)
   await app.register(authRoutes, { prefix: '/auth' })
   await app.register(usersRoutes, { prefix: '/users' })
+  await app.register(postsRoutes, { prefix: '/posts' })
+  await app.register(adminRoutes, { prefix: '/admin' })
 
   return app
 }

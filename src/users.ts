@@ -1,7 +1,9 @@
 import { httpErrors } from '@fastify/sensible'
-import { and, eq, ne, sql } from 'drizzle-orm'
+import { and, desc, eq, ne, sql } from 'drizzle-orm'
 import { isUniqueViolation, type Db } from './db/client.js'
-import { auditLog, sessions, users, type Role, type UserRow } from './db/schema.js'
+import { recordAudit, type AuditContext } from './audit.js'
+import { sessions, users, type Role, type UserRow } from './db/schema.js'
+import { toPage, type PageRequest } from './pagination.js'
 import { hashPassword, isCommonPassword } from './passwords.js'
 import { ROLE_PERMISSIONS } from './permissions.js'
 
@@ -128,11 +130,6 @@ export function countActiveAdmins (db: Db): number {
     .where(and(eq(users.role, 'admin'), eq(users.isActive, true))).get()?.n ?? 0
 }
 
-export interface AuditContext {
-  actorId: number | null
-  ip: string | null
-}
-
 /**
  * Deletes a user with everything that cascades from it, and records who did it, in one transaction.
  * Refuses to remove the last active admin, which would leave nobody able to administer.
@@ -146,14 +143,49 @@ export function deleteUser (db: Db, id: number, ctx: AuditContext): void {
     }
     tx.delete(sessions).where(eq(sessions.userId, id)).run()
     tx.delete(users).where(eq(users.id, id)).run()
-    tx.insert(auditLog).values({
-      actorId: ctx.actorId,
+    recordAudit(tx as unknown as Db, ctx, {
       action: ctx.actorId === id ? 'user.delete_self' : 'user.delete',
       targetType: 'user',
       targetId: id,
-      ip: ctx.ip,
-      details: { username: user.username, role: user.role },
-      createdAt: now()
-    }).run()
+      details: { username: user.username, role: user.role }
+    })
   }, { behavior: 'immediate' })
+}
+
+export interface AdminChange {
+  role?: Role
+  isActive?: boolean
+}
+
+/**
+ * Changes a user's role or active flag and audits it, in one transaction. Refuses to leave
+ * no active admin behind, whether the admin acts on another account or on their own.
+ */
+export function changeUserStanding (db: Db, id: number, change: AdminChange, ctx: AuditContext): UserRow {
+  return db.transaction((tx) => {
+    const user = tx.select().from(users).where(eq(users.id, id)).get()
+    if (user === undefined) throw httpErrors.notFound('User not found')
+    const role = change.role ?? user.role
+    const isActive = change.isActive ?? user.isActive
+    const losesAdmin = user.role === 'admin' && user.isActive && (role !== 'admin' || !isActive)
+    if (losesAdmin && countActiveAdmins(tx as unknown as Db) <= 1) {
+      throw httpErrors.conflict('Cannot demote or deactivate the last active admin')
+    }
+    const updated = tx.update(users).set({ role, isActive, updatedAt: now() }).where(eq(users.id, id)).returning().get()!
+    const audit = (action: string, from: unknown, to: unknown) =>
+      recordAudit(tx as unknown as Db, ctx, { action, targetType: 'user', targetId: id, details: { from, to } })
+    if (role !== user.role) audit('user.role_change', user.role, role)
+    if (isActive !== user.isActive) audit('user.activation_change', user.isActive, isActive)
+    return updated
+  }, { behavior: 'immediate' })
+}
+
+export function adminView (user: UserRow) {
+  return { ...privateView(user), updated_at: user.updatedAt }
+}
+
+export function listUsers (db: Db, page: PageRequest) {
+  const rows = db.select().from(users).orderBy(desc(users.id)).limit(page.limit).offset(page.skip).all()
+  const total = db.select({ n: sql<number>`count(*)` }).from(users).get()?.n ?? 0
+  return toPage(rows.map(adminView), total, page)
 }

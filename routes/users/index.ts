@@ -2,9 +2,11 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { userOf } from '../../plugins/auth.js'
 import { TokenPair } from '../../schemas/auth.js'
-import { errorResponse, IdParams, ref } from '../../schemas/common.js'
+import { errorResponse, IdParams, PageQuery, ref } from '../../schemas/common.js'
+import { PostPage } from '../../schemas/posts.js'
 import { ChangePasswordBody, UpdateMeBody, UserPrivate, UserPublic } from '../../schemas/users.js'
 import { hashPassword, verifyPassword } from '../../src/passwords.js'
+import { listPosts } from '../../src/posts.js'
 import {
   assertAcceptablePassword, deleteUser, findUserById, privateView, publicView, setPasswordHash, updateProfile
 } from '../../src/users.js'
@@ -105,6 +107,25 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const user = findUserById(app.db, request.params.id)
     if (user === undefined) throw app.httpErrors.notFound('User not found')
     return publicView(user)
+  })
+
+  app.get('/:id/posts', {
+    preHandler: app.authenticateOptional,
+    schema: {
+      tags: ['users', 'posts'],
+      operationId: 'listUserPosts',
+      summary: 'A user\'s posts, newest first',
+      params: IdParams,
+      querystring: PageQuery,
+      response: {
+        200: ref(PostPage),
+        400: errorResponse('Invalid id, or invalid or repeated skip/limit'),
+        404: errorResponse('User not found')
+      }
+    }
+  }, async (request) => {
+    if (findUserById(app.db, request.params.id) === undefined) throw app.httpErrors.notFound('User not found')
+    return listPosts(app.db, request.query, request.user?.id, request.params.id)
   })
 }
 

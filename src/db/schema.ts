@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm'
-import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
 
 export const ROLES = ['user', 'moderator', 'admin'] as const
 export type Role = typeof ROLES[number]
@@ -61,3 +61,28 @@ export const auditLog = sqliteTable('audit_log', {
 })
 
 export type UserRow = typeof users.$inferSelect
+
+export const posts = sqliteTable('posts', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  authorId: integer('author_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  title: text('title').notNull(),
+  content: text('content').notNull(),
+  // Kept by triggers on likes (see drizzle/0002), so cascaded deletes keep it right too.
+  likeCount: integer('like_count').notNull().default(0),
+  createdAt: text('created_at').notNull(),
+  updatedAt: text('updated_at').notNull()
+}, (t) => [
+  index('posts_author_idx').on(t.authorId, t.id)
+])
+
+export const likes = sqliteTable('likes', {
+  userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  postId: integer('post_id').notNull().references(() => posts.id, { onDelete: 'cascade' }),
+  createdAt: text('created_at').notNull()
+}, (t) => [
+  // One like per user and post, enforced by the database whatever the timing of requests.
+  primaryKey({ columns: [t.userId, t.postId] }),
+  index('likes_post_idx').on(t.postId)
+])
+
+export type PostRow = typeof posts.$inferSelect

@@ -1,0 +1,77 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import type { FastifyRequest } from 'fastify'
+import { userOf } from '../../plugins/auth.js'
+import { AdminUser, AdminUserChange, AdminUserPage, AuditPage } from '../../schemas/admin.js'
+import { errorResponse, IdParams, PageQuery, ref } from '../../schemas/common.js'
+import { listAudit } from '../../src/audit.js'
+import { adminView, changeUserStanding, deleteUser, listUsers } from '../../src/users.js'
+
+const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  // Once for the whole prefix: a route added below is guarded without anyone remembering to.
+  app.protect(app.requireRole('admin'))
+
+  const audit = (request: FastifyRequest) => ({ actorId: userOf(request).id, ip: request.ip })
+
+  app.get('/users', {
+    schema: {
+      tags: ['admin'],
+      operationId: 'adminListUsers',
+      summary: 'All users, newest first, with their email, role and active flag',
+      querystring: PageQuery,
+      response: { 200: ref(AdminUserPage), 400: errorResponse('Invalid or repeated skip/limit') }
+    }
+  }, async (request) => listUsers(app.db, request.query))
+
+  app.patch('/users/:id', {
+    schema: {
+      tags: ['admin'],
+      operationId: 'adminUpdateUser',
+      summary: 'Change a user\'s role or active flag (audited)',
+      params: IdParams,
+      body: AdminUserChange,
+      response: {
+        200: ref(AdminUser),
+        400: errorResponse('Invalid id or body, or an unknown field'),
+        404: errorResponse('User not found'),
+        409: errorResponse('The last active admin cannot be demoted or deactivated')
+      }
+    }
+  }, async (request) => {
+    const { role, is_active: isActive } = request.body
+    const user = changeUserStanding(app.db, request.params.id, { role, isActive }, audit(request))
+    request.log.info({ userId: userOf(request).id, targetId: user.id, role, isActive }, 'admin changed a user')
+    return adminView(user)
+  })
+
+  app.delete('/users/:id', {
+    schema: {
+      tags: ['admin'],
+      operationId: 'adminDeleteUser',
+      summary: 'Delete a user with their posts and likes (audited)',
+      params: IdParams,
+      response: {
+        204: Type.Null({ description: 'Deleted' }),
+        400: errorResponse('The id is not a positive integer'),
+        404: errorResponse('User not found'),
+        409: errorResponse('The last active admin cannot be deleted')
+      }
+    }
+  }, async (request, reply) => {
+    deleteUser(app.db, request.params.id, audit(request))
+    request.log.info({ userId: userOf(request).id, targetId: request.params.id }, 'admin deleted a user')
+    return reply.code(204).send(null)
+  })
+
+  app.get('/audit', {
+    schema: {
+      tags: ['admin'],
+      operationId: 'adminListAudit',
+      summary: 'The audit log, newest first',
+      querystring: PageQuery,
+      response: { 200: ref(AuditPage), 400: errorResponse('Invalid or repeated skip/limit') }
+    }
+  }, async (request) => listAudit(app.db, request.query))
+}
+
+export default adminRoutes

@@ -1,0 +1,144 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { userOf } from '../../plugins/auth.js'
+import { errorResponse, IdParams, PageQuery, ref } from '../../schemas/common.js'
+import { CreatePostBody, Post, PostPage, UpdatePostBody } from '../../schemas/posts.js'
+import type { PostRow } from '../../src/db/schema.js'
+import { hasPermission, type Permission } from '../../src/permissions.js'
+import {
+  createPost, deletePost, findPost, getPostView, likePost, listPosts, unlikePost, updatePost
+} from '../../src/posts.js'
+import type { CurrentUser } from '../../src/users.js'
+
+const badId = errorResponse('The id is not a positive integer')
+const notFound = errorResponse('Post not found')
+
+const postsRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  /** Existence first (404), then ownership unless the role grants the `_any` permission (403). */
+  function loadOwnPost (id: number, user: CurrentUser, override: Permission): PostRow {
+    const post = findPost(app.db, id)
+    if (post === undefined) throw app.httpErrors.notFound('Post not found')
+    if (post.authorId !== user.id && !hasPermission(user.role, override)) {
+      throw Object.assign(app.httpErrors.forbidden('Not your post'), { code: 'NOT_OWNER' })
+    }
+    return post
+  }
+
+  function assertExists (id: number): void {
+    if (findPost(app.db, id) === undefined) throw app.httpErrors.notFound('Post not found')
+  }
+
+  app.get('/', {
+    preHandler: app.authenticateOptional,
+    schema: {
+      tags: ['posts'],
+      operationId: 'listPosts',
+      summary: 'All posts, newest first',
+      querystring: PageQuery,
+      response: { 200: ref(PostPage), 400: errorResponse('Invalid or repeated skip/limit') }
+    }
+  }, async (request) => listPosts(app.db, request.query, request.user?.id))
+
+  app.get('/:id', {
+    preHandler: app.authenticateOptional,
+    schema: {
+      tags: ['posts'],
+      operationId: 'getPost',
+      summary: 'One post',
+      params: IdParams,
+      response: { 200: ref(Post), 400: badId, 404: notFound }
+    }
+  }, async (request) => getPostView(app.db, request.params.id, request.user?.id))
+
+  app.post('/', {
+    preHandler: app.requirePermission('post:create'),
+    schema: {
+      tags: ['posts'],
+      operationId: 'createPost',
+      summary: 'Write a post',
+      description: 'The author is always the caller; a body naming an author is refused (400).',
+      body: CreatePostBody,
+      response: { 201: ref(Post), 400: errorResponse('Invalid body or unknown field') }
+    }
+  }, async (request, reply) => {
+    const me = userOf(request)
+    const id = createPost(app.db, me.id, request.body)
+    return reply.code(201).send(getPostView(app.db, id, me.id))
+  })
+
+  app.patch('/:id', {
+    preHandler: app.requirePermission('post:edit_own'),
+    schema: {
+      tags: ['posts'],
+      operationId: 'updatePost',
+      summary: 'Change a post\'s title or content',
+      description: 'Only the author may, unless their role grants `post:edit_any` (moderators, admins).',
+      params: IdParams,
+      body: UpdatePostBody,
+      response: {
+        200: ref(Post),
+        400: errorResponse('Invalid id or body, or an unknown field'),
+        403: errorResponse('Inactive account, or `Not your post`'),
+        404: notFound
+      }
+    }
+  }, async (request) => {
+    const me = userOf(request)
+    loadOwnPost(request.params.id, me, 'post:edit_any')
+    updatePost(app.db, request.params.id, request.body)
+    return getPostView(app.db, request.params.id, me.id)
+  })
+
+  app.delete('/:id', {
+    preHandler: app.requirePermission('post:delete_own'),
+    schema: {
+      tags: ['posts'],
+      operationId: 'deletePost',
+      summary: 'Delete a post',
+      description: 'Only the author may, unless their role grants `post:delete_any` (moderators, admins).',
+      params: IdParams,
+      response: {
+        204: Type.Null({ description: 'Deleted' }),
+        400: badId,
+        403: errorResponse('Inactive account, or `Not your post`'),
+        404: notFound
+      }
+    }
+  }, async (request, reply) => {
+    loadOwnPost(request.params.id, userOf(request), 'post:delete_any')
+    deletePost(app.db, request.params.id)
+    return reply.code(204).send(null)
+  })
+
+  app.put('/:id/like', {
+    preHandler: app.requirePermission('post:like'),
+    schema: {
+      tags: ['posts'],
+      operationId: 'likePost',
+      summary: 'Like a post (idempotent)',
+      params: IdParams,
+      response: { 204: Type.Null({ description: 'The caller likes the post' }), 400: badId, 404: notFound }
+    }
+  }, async (request, reply) => {
+    assertExists(request.params.id)
+    likePost(app.db, userOf(request).id, request.params.id)
+    return reply.code(204).send(null)
+  })
+
+  app.delete('/:id/like', {
+    preHandler: app.requirePermission('post:like'),
+    schema: {
+      tags: ['posts'],
+      operationId: 'unlikePost',
+      summary: 'Stop liking a post (idempotent)',
+      params: IdParams,
+      response: { 204: Type.Null({ description: 'The caller does not like the post' }), 400: badId, 404: notFound }
+    }
+  }, async (request, reply) => {
+    assertExists(request.params.id)
+    unlikePost(app.db, userOf(request).id, request.params.id)
+    return reply.code(204).send(null)
+  })
+}
+
+export default postsRoutes

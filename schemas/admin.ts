@@ -1,0 +1,26 @@
+import { Type } from '@sinclair/typebox'
+import { Id, pageOf, ref, Timestamp } from './common.js'
+import { Role, UserPrivate } from './users.js'
+
+export const AdminUser = Type.Object({ ...UserPrivate.properties, updated_at: Timestamp },
+  { $id: 'AdminUser', title: 'AdminUser', description: 'A user as an admin sees them' })
+
+export const AdminUserPage = pageOf(AdminUser, 'AdminUserPage')
+
+export const AdminUserChange = Type.Object({
+  role: Type.Optional(ref(Role)),
+  is_active: Type.Optional(Type.Boolean())
+}, { additionalProperties: false })
+
+export const AuditEntry = Type.Object({
+  id: Id,
+  actor_id: Type.Union([Type.Integer(), Type.Null()], { description: 'Who acted; kept after that user is deleted' }),
+  action: Type.String({ examples: ['user.role_change'] }),
+  target_type: Type.String({ examples: ['user'] }),
+  target_id: Type.Union([Type.Integer(), Type.Null()]),
+  ip: Type.Union([Type.String(), Type.Null()]),
+  details: Type.Record(Type.String(), Type.Unknown()),
+  created_at: Timestamp
+}, { $id: 'AuditEntry', title: 'AuditEntry' })
+
+export const AuditPage = pageOf(AuditEntry, 'AuditPage')
