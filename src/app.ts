@@ -1,7 +1,8 @@
 import formbody from '@fastify/formbody'
 import sensible from '@fastify/sensible'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyServerOptions } from 'fastify'
+import Fastify from 'fastify'
+import type { DestinationStream } from 'pino'
 import authPlugin from '../plugins/auth.js'
 import configPlugin from '../plugins/config.js'
 import dbPlugin from '../plugins/db.js'
@@ -18,7 +19,9 @@ import usersRoutes from '../routes/users/index.js'
 import type { Config } from './config.js'
 
 export interface BuildOptions {
-  logger?: FastifyServerOptions['logger']
+  /** false silences the log entirely (tests); a stream receives it instead of stdout. */
+  logger?: false
+  logStream?: DestinationStream
 }
 
 /** Composes the application; it does not listen. */
@@ -26,7 +29,9 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
   const app = Fastify({
     logger: options.logger ?? {
       level: config.logLevel,
-      redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '[redacted]' }
+      // Fastify's request serializer logs no headers; this guards against anyone logging them later.
+      redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '[redacted]' },
+      ...(options.logStream !== undefined && { stream: options.logStream })
     },
     bodyLimit: 1024 * 1024,
     // Request ids are ours, not taken from a header a client controls.

@@ -26,7 +26,7 @@ export async function build (t: Teardown, env: Record<string, string> = {}, opti
     LOGIN_FAILURE_LIMIT: '1000',
     ...env
   })
-  const app = await buildApp(config, { logger: false, ...options })
+  const app = await buildApp(config, options.logStream === undefined ? { logger: false, ...options } : options)
   t.teardown(async () => {
     await app.close()
     rmSync(dir, { recursive: true, force: true })

@@ -28,7 +28,7 @@ const postsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (findPost(app.db, id) === undefined) throw app.httpErrors.notFound('Post not found')
   }
 
-  app.get('/', {
+  app.get('', {
     preHandler: app.authenticateOptional,
     schema: {
       tags: ['posts'],
@@ -50,7 +50,7 @@ const postsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => getPostView(app.db, request.params.id, request.user?.id))
 
-  app.post('/', {
+  app.post('', {
     preHandler: app.requirePermission('post:create'),
     schema: {
       tags: ['posts'],

@@ -1,0 +1,124 @@
+import t from 'tap'
+import { build, isCredentials401, loginAs } from './helper.js'
+
+type Schema = Record<string, unknown> & {
+  $ref?: string
+  type?: string | string[]
+  properties?: Record<string, Schema>
+  required?: string[]
+  anyOf?: Schema[]
+  enum?: unknown[]
+  format?: string
+  minLength?: number
+  minimum?: number
+}
+interface Operation {
+  operationId?: string
+  summary?: string
+  tags?: string[]
+  security?: Array<Record<string, string[]>>
+  parameters?: Array<{ in: string, name: string, required?: boolean, schema: Schema }>
+  requestBody?: { content: Record<string, { schema: Schema }> }
+  responses: Record<string, unknown>
+}
+
+/** The smallest value that satisfies a schema: enough to get a request past validation. */
+function sample (schema: Schema, components: Record<string, Schema>): unknown {
+  if (schema.$ref !== undefined) return sample(components[schema.$ref.replace('#/components/schemas/', '')]!, components)
+  if (schema.enum !== undefined) return schema.enum[0]
+  if (schema.anyOf !== undefined) return sample(schema.anyOf[0]!, components)
+  switch (schema.type) {
+    case 'object': {
+      const out: Record<string, unknown> = {}
+      for (const key of schema.required ?? []) out[key] = sample(schema.properties![key]!, components)
+      return out
+    }
+    case 'integer': case 'number': return schema.minimum ?? 1
+    case 'boolean': return true
+    case 'string':
+      if (schema.format === 'email') return 'sample@example.com'
+      return 'sample-value-long-enough'.slice(0, Math.max(schema.minLength ?? 1, 12))
+    default: return null
+  }
+}
+
+t.test('the published document', async (t) => {
+  const app = await build(t)
+  const res = await app.inject({ url: '/docs/json' })
+  t.equal(res.statusCode, 200)
+  const doc = res.json()
+
+  t.equal(doc.openapi, '3.1.0')
+  t.same(doc.components.securitySchemes.OAuth2PasswordBearer.flows, {
+    password: { tokenUrl: '/auth/token', scopes: {} }
+  }, 'an OAuth2 password flow whose tokenUrl is /auth/token')
+  t.equal(doc.servers, undefined, 'no servers: "Try it out" calls the origin the page came from')
+
+  const names = Object.keys(doc.components.schemas)
+  for (const name of ['Error', 'UserPrivate', 'UserPublic', 'TokenPair', 'Post', 'PostPage', 'AdminUser', 'AuditPage']) {
+    t.ok(names.includes(name), `${name} is a named component`)
+  }
+  t.notOk(names.some((n) => /^def-\d+$/.test(n)), 'no def-N component names')
+
+  const operations = Object.entries(doc.paths as Record<string, Record<string, Operation>>)
+    .flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ path, method, op })))
+  t.ok(operations.length >= 20, `documents every route (${operations.length})`)
+  const ids = operations.map(({ op }) => op.operationId)
+  t.equal(new Set(ids).size, ids.length, 'operationIds are unique')
+  for (const { path, method, op } of operations) {
+    const name = `${method.toUpperCase()} ${path}`
+    t.ok(op.operationId && op.summary && op.tags?.length, `${name} has an operationId, a summary and tags`)
+    for (const [status, response] of Object.entries(op.responses)) {
+      if (Number(status) >= 400) {
+        t.same((response as { content: unknown }).content, { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+          `${name} ${status} uses the shared Error schema`)
+      }
+    }
+  }
+})
+
+t.test('security in the document is what the server enforces, route by route', async (t) => {
+  const app = await build(t)
+  const doc = (await app.inject({ url: '/docs/json' })).json()
+  const components = doc.components.schemas
+
+  for (const [path, methods] of Object.entries(doc.paths as Record<string, Record<string, Operation>>)) {
+    for (const [method, op] of Object.entries(methods)) {
+      const name = `${method.toUpperCase()} ${path}`
+      const url = path.replace(/\{[^}]+\}/g, '999999')
+      const query = Object.fromEntries((op.parameters ?? []).filter((p) => p.in === 'query' && p.required)
+        .map((p) => [p.name, String(sample(p.schema, components))]))
+      const json = op.requestBody?.content['application/json']?.schema
+      const payload = json === undefined ? undefined : sample(json, components) as Record<string, unknown>
+      const request = { method: method.toUpperCase() as 'GET', url, query, ...(payload !== undefined && { payload }) }
+
+      const anonymous = await app.inject(request)
+      const security = JSON.stringify(op.security)
+      if (security === '[{"OAuth2PasswordBearer":[]}]') {
+        t.ok(isCredentials401(anonymous), `${name}: documented as protected, and anonymous gets the 401`)
+        t.ok(op.responses['401'], `${name}: documents its 401`)
+        // A fresh user each time: some of these routes end sessions or delete the account.
+        const withToken = await app.inject({ ...request, headers: (await loginAs(app)).auth })
+        t.not(withToken.statusCode, 401, `${name}: a valid token gets past authentication`)
+      } else if (security === '[{},{"OAuth2PasswordBearer":[]}]') {
+        t.not(anonymous.statusCode, 401, `${name}: documented as optional, and anonymous is served`)
+        const junk = await app.inject({ ...request, headers: { authorization: 'Bearer junk' } })
+        t.not(junk.statusCode, 401, `${name}: an invalid token on an optional route is anonymous`)
+      } else {
+        t.equal(security, '[]', `${name}: documented as public`)
+        t.not(anonymous.statusCode, 401, `${name}: documented as public, and anonymous is not refused`)
+      }
+      if (op.responses['403'] !== undefined) {
+        t.match(JSON.stringify(op), /Requires/, `${name}: says in its description what it requires`)
+      }
+    }
+  }
+})
+
+t.test('Swagger UI is served at /docs', async (t) => {
+  const app = await build(t)
+  const res = await app.inject({ url: '/docs/' })
+  t.equal(res.statusCode, 200)
+  t.match(res.headers['content-type'], /text\/html/)
+  t.match(res.body, /swagger-ui/i)
+})
