@@ -11,6 +11,7 @@ export interface AccessClaims {
   sub: string
   sid: string
   type: 'access'
+  jti?: string
   iat?: number
   exp?: number
 }

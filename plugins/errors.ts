@@ -8,9 +8,13 @@ function body (statusCode: number, message: string, code?: string) {
     : { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message, code }
 }
 
-// Messages that come from a parser rather than from us are replaced, so no library text leaks.
-const REPLACED_MESSAGES: Record<string, string> = {
-  FST_ERR_CTP_INVALID_JSON_BODY: 'Body is not valid JSON'
+/**
+ * Messages that come from a parser rather than from us are replaced, so no library text leaks.
+ * Fastify reports `__proto__`/`constructor.prototype` keys (refused against prototype poisoning) the same way.
+ */
+function clientMessage (err: FastifyError): string {
+  if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError) return 'Body is not valid JSON'
+  return err.message
 }
 
 /** One shape for every error; a 5xx never says more than its name. */
@@ -23,9 +27,7 @@ export default fp(async (app) => {
     }
     if (err.headers !== undefined) reply.headers(err.headers)
     const code = typeof err.code === 'string' ? err.code : undefined
-    const message = (code !== undefined && REPLACED_MESSAGES[code]) ||
-      (err instanceof SyntaxError ? 'Body is not valid JSON' : err.message)
-    return reply.code(status).send(body(status, message, code))
+    return reply.code(status).send(body(status, clientMessage(err), code))
   })
 
   app.setNotFoundHandler((request, reply) => {

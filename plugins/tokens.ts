@@ -55,7 +55,8 @@ async function tokensPlugin (app: FastifyInstance) {
     const refreshToken = signRefresh({ sub, sid: sessionId, jti: newId(32), type: 'refresh' })
     recordRefreshToken(app.db, sessionId, refreshToken, refreshTokenTtl)
     return {
-      access_token: app.jwt.sign({ sub, sid: sessionId, type: 'access' }),
+      // jti makes every access token unique, even two issued in the same second.
+      access_token: app.jwt.sign({ sub, sid: sessionId, type: 'access', jti: newId() }),
       refresh_token: refreshToken,
       token_type: 'bearer',
       expires_in: accessTokenTtl

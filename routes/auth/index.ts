@@ -72,15 +72,17 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       throw app.httpErrors.badRequest('username and password are required for grant_type=password')
     }
 
-    const user = findUserByLogin(app.db, username)
-    const account = user === undefined ? `login:${username.toLowerCase()}` : `user:${user.id}`
+    // Keyed on what was typed, whether or not such an account exists: an unknown account must be
+    // throttled exactly like a real one, or the 429 would tell which accounts exist.
+    const account = username.toLowerCase()
     const wait = throttle.retryAfter(account, request.ip)
     if (wait > 0) {
-      request.log.warn({ userId: user?.id }, 'login throttled')
+      request.log.warn('login throttled')
       throw Object.assign(app.httpErrors.tooManyRequests('Too many failed logins; try again later'), {
         code: 'LOGIN_THROTTLED', headers: { 'retry-after': String(wait) }
       })
     }
+    const user = findUserByLogin(app.db, username)
     // An unknown account still pays for one argon2 verification: its timing matches a wrong password.
     const valid = user === undefined
       ? await verifyDummyPassword(password)
