@@ -1,4 +1,4 @@
-import Ajv, { type Options } from 'ajv'
+import Ajv, { type Options, type ValidateFunction } from 'ajv'
 import addFormats from 'ajv-formats'
 import fp from 'fastify-plugin'
 
@@ -14,6 +14,33 @@ function makeAjv (options: Options) {
   const ajv = new Ajv.default(options)
   addFormats.default(ajv, ['email', 'date-time', 'uri'])
   return ajv
+}
+
+interface ObjectSchema { properties?: Record<string, { type?: unknown }> }
+const INTEGER_TEXT = /^-?[0-9]+$/
+
+/**
+ * Ajv would coerce ' 1', '1e0' or '0x1' into integers; a path or query integer must be plain digits,
+ * so that every spelling of a number but one is a 400.
+ */
+function digitsOnly (validate: ValidateFunction, schema: ObjectSchema, part: string) {
+  const integers = Object.entries(schema.properties ?? {}).filter(([, s]) => s.type === 'integer').map(([k]) => k)
+  if (integers.length === 0) return validate
+  return (data: Record<string, unknown>) => {
+    for (const key of integers) {
+      const value = data[key]
+      if (typeof value === 'string' && !INTEGER_TEXT.test(value)) {
+        return { error: Object.assign(new Error(`${part}/${key} must be integer`), { statusCode: 400, code: 'FST_ERR_VALIDATION' }) }
+      }
+    }
+    return validate(data) ? { value: data } : { error: validationError(validate, part) }
+  }
+}
+
+function validationError (validate: ValidateFunction, part: string) {
+  const first = validate.errors?.[0]
+  const where = `${part}${first?.instancePath ?? ''}`
+  return Object.assign(new Error(`${where} ${first?.message ?? 'is invalid'}`), { statusCode: 400, code: 'FST_ERR_VALIDATION', validation: validate.errors })
 }
 
 /**
@@ -33,7 +60,7 @@ export default fp(async (app) => {
       }
       sharedSchemasAdded = true
     }
-    const ajv = httpPart === 'body' ? strict : coercing
-    return ajv.compile(schema)
+    if (httpPart === 'body') return strict.compile(schema)
+    return digitsOnly(coercing.compile(schema), schema as ObjectSchema, httpPart ?? 'input')
   })
 }, { name: 'validation' })

@@ -69,7 +69,9 @@ function validateNewUser (email: string, username: string, password: string): st
   return undefined
 }
 
-main(process.argv.slice(2)).then((code) => { process.exitCode = code }, (err: Error & { statusCode?: number }) => {
-  console.error(err.statusCode !== undefined ? err.message : err)
-  process.exitCode = 1
+main(process.argv.slice(2)).then((code) => { process.exitCode = code }, (err: Error & { statusCode?: number, code?: string }) => {
+  // Our own refusals (a duplicate, a bad argument) are told plainly; anything else with its stack.
+  const expected = err.statusCode !== undefined || err.name === 'ConfigError' || err.code?.startsWith('ERR_PARSE_ARGS') === true
+  console.error(expected ? err.message : err)
+  process.exitCode = expected ? 2 : 1
 })

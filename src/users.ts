@@ -106,6 +106,11 @@ export function findUserByLogin (db: Db, login: string): UserRow | undefined {
 }
 
 export function updateProfile (db: Db, id: number, change: ProfileChange): UserRow {
+  if (Object.values(change).every((v) => v === undefined)) {
+    const user = findUserById(db, id)
+    if (user === undefined) throw httpErrors.notFound('User not found')
+    return user
+  }
   const values = {
     ...change,
     ...(change.email !== undefined && { email: normalizeEmail(change.email) }),
@@ -130,12 +135,25 @@ export function countActiveAdmins (db: Db): number {
     .where(and(eq(users.role, 'admin'), eq(users.isActive, true))).get()?.n ?? 0
 }
 
+/** Points the user at another avatar file (or none); returns the file it replaced, read in the same transaction. */
+export function setAvatar (db: Db, id: number, avatar: string | null): { user: UserRow, previous: string | null } {
+  return db.transaction((tx) => {
+    const before = tx.select().from(users).where(eq(users.id, id)).get()
+    if (before === undefined) throw httpErrors.notFound('User not found')
+    // Removing an avatar that is not there changes nothing, updated_at included.
+    if (before.avatar === avatar) return { user: before, previous: null }
+    const user = tx.update(users).set({ avatar, updatedAt: now() }).where(eq(users.id, id)).returning().get()!
+    return { user, previous: before.avatar }
+  }, { behavior: 'immediate' })
+}
+
 /**
  * Deletes a user with everything that cascades from it, and records who did it, in one transaction.
  * Refuses to remove the last active admin, which would leave nobody able to administer.
+ * Returns the user's avatar file, for the caller to remove now that the row is gone.
  */
-export function deleteUser (db: Db, id: number, ctx: AuditContext): void {
-  db.transaction((tx) => {
+export function deleteUser (db: Db, id: number, ctx: AuditContext): string | null {
+  return db.transaction((tx) => {
     const user = tx.select().from(users).where(eq(users.id, id)).get()
     if (user === undefined) throw httpErrors.notFound('User not found')
     if (user.role === 'admin' && user.isActive && countActiveAdmins(tx as unknown as Db) <= 1) {
@@ -149,6 +167,7 @@ export function deleteUser (db: Db, id: number, ctx: AuditContext): void {
       targetId: id,
       details: { username: user.username, role: user.role }
     })
+    return user.avatar
   }, { behavior: 'immediate' })
 }
 
@@ -171,6 +190,7 @@ export function changeUserStanding (db: Db, id: number, change: AdminChange, ctx
     if (losesAdmin && countActiveAdmins(tx as unknown as Db) <= 1) {
       throw httpErrors.conflict('Cannot demote or deactivate the last active admin')
     }
+    if (role === user.role && isActive === user.isActive) return user
     const updated = tx.update(users).set({ role, isActive, updatedAt: now() }).where(eq(users.id, id)).returning().get()!
     const audit = (action: string, from: unknown, to: unknown) =>
       recordAudit(tx as unknown as Db, ctx, { action, targetType: 'user', targetId: id, details: { from, to } })

@@ -47,7 +47,8 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       description: 'OAuth2 password grant (`grant_type=password`, the default) with `username` (email or ' +
         'username) and `password`, or `grant_type=refresh_token` with `refresh_token`. A refresh token ' +
         'can be used once: each use returns a new pair, and using one twice ends its session. ' +
-        `After ${loginFailureLimit} failed logins for one account from one client in 15 minutes, answers 429.`,
+        'After `LOGIN_FAILURE_LIMIT` (default 10) failed logins with one username or email from one client ' +
+        'in 15 minutes, answers 429 with `Retry-After`, whatever the password.',
       consumes: ['application/x-www-form-urlencoded', 'application/json'],
       body: TokenRequest,
       response: {

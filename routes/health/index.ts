@@ -10,7 +10,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'health',
       summary: 'Whether the server and its database answer',
       response: {
-        200: Type.Object({ status: Type.Literal('ok') }),
+        200: Type.Object({ status: Type.Literal('ok') }, { description: 'The server and its database answer' }),
         503: errorResponse('The database does not answer')
       }
     }

@@ -1,0 +1,131 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import t from 'tap'
+import { ConfigError, loadConfig } from '../src/config.js'
+
+const SECRET = 'a-test-secret-of-at-least-32-bytes-0123'
+
+t.test('defaults', async (t) => {
+  const config = loadConfig({ JWT_SECRET: SECRET })
+  t.equal(config.host, '127.0.0.1', 'HOST')
+  t.equal(config.port, 3000, 'PORT')
+  t.equal(config.accessTokenTtl, 900, 'ACCESS_TOKEN_TTL')
+  t.equal(config.refreshTokenTtl, 604800, 'REFRESH_TOKEN_TTL')
+  t.equal(config.authRateLimit, 60, 'AUTH_RATE_LIMIT')
+  t.equal(config.loginFailureLimit, 10, 'LOGIN_FAILURE_LIMIT')
+  t.equal(config.logLevel, 'info', 'LOG_LEVEL')
+  t.match(config.databaseUrl, /^(\.\/)?data\//, 'DATABASE_URL is under ./data/')
+  t.equal(config.uploadsDir, './data/uploads', 'UPLOADS_DIR')
+  t.equal(config.jwtSecret, SECRET, 'JWT_SECRET as given')
+  t.equal(config.generatedSecretFile, undefined, 'no generated secret when one is given')
+})
+
+t.test('values are read from the environment', async (t) => {
+  const config = loadConfig({
+    JWT_SECRET: SECRET,
+    HOST: '0.0.0.0',
+    PORT: '0',
+    DATABASE_URL: '/tmp/somewhere/inkwell.db',
+    ACCESS_TOKEN_TTL: '60',
+    REFRESH_TOKEN_TTL: '3600',
+    UPLOADS_DIR: '/tmp/somewhere/uploads',
+    LOG_LEVEL: 'warn',
+    AUTH_RATE_LIMIT: '1000000',
+    LOGIN_FAILURE_LIMIT: '1'
+  })
+  t.match(config, {
+    host: '0.0.0.0',
+    port: 0,
+    databaseUrl: '/tmp/somewhere/inkwell.db',
+    accessTokenTtl: 60,
+    refreshTokenTtl: 3600,
+    uploadsDir: '/tmp/somewhere/uploads',
+    logLevel: 'warn',
+    authRateLimit: 1000000,
+    loginFailureLimit: 1
+  })
+  t.equal(loadConfig({ JWT_SECRET: SECRET, PORT: '65535' }).port, 65535, 'PORT 65535 is allowed')
+})
+
+t.test('each invalid value stops start-up with a ConfigError naming the variable', async (t) => {
+  const bad: Array<[string, string]> = [
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['PORT', '-1'],
+    ['PORT', '80.5'],
+    ['ACCESS_TOKEN_TTL', '0'],
+    ['ACCESS_TOKEN_TTL', '-5'],
+    ['ACCESS_TOKEN_TTL', '1.5'],
+    ['ACCESS_TOKEN_TTL', '15m'],
+    ['REFRESH_TOKEN_TTL', '0'],
+    ['REFRESH_TOKEN_TTL', 'never'],
+    ['AUTH_RATE_LIMIT', '0'],
+    ['AUTH_RATE_LIMIT', '-1'],
+    ['LOGIN_FAILURE_LIMIT', 'x'],
+    ['LOGIN_FAILURE_LIMIT', '0'],
+    ['LOG_LEVEL', 'loud'],
+    ['LOG_LEVEL', 'INFO '],
+    ['JWT_SECRET', 'x'.repeat(31)],
+    // 15 two-byte characters and one ASCII: 16 characters, 31 bytes.
+    ['JWT_SECRET', 'é'.repeat(15) + 'a']
+  ]
+  for (const [variable, value] of bad) {
+    const what = `${variable}=${JSON.stringify(value)}`
+    try {
+      loadConfig({ JWT_SECRET: SECRET, [variable]: value })
+      t.fail(`${what}: accepted`)
+    } catch (err) {
+      t.type(err, ConfigError, `${what}: a ConfigError`)
+      t.equal((err as ConfigError).variable, variable, `${what}: names ${variable}`)
+      t.match((err as Error).message, variable, `${what}: the message names ${variable}`)
+    }
+  }
+})
+
+t.test('JWT_SECRET is measured in UTF-8 bytes', async (t) => {
+  const sixteenChars = 'é'.repeat(16)
+  t.equal(Buffer.byteLength(sixteenChars, 'utf8'), 32)
+  t.equal(loadConfig({ JWT_SECRET: sixteenChars }).jwtSecret, sixteenChars, '16 characters of 2 bytes each are 32 bytes: enough')
+  t.equal(loadConfig({ JWT_SECRET: 'x'.repeat(32) }).jwtSecret, 'x'.repeat(32), '32 ASCII bytes: enough')
+})
+
+t.test('NODE_ENV=production requires JWT_SECRET', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'inkwell-config-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const databaseUrl = join(dir, 'inkwell.db')
+  t.throws(() => loadConfig({ NODE_ENV: 'production', DATABASE_URL: databaseUrl }),
+    { name: 'ConfigError', variable: 'JWT_SECRET', message: /JWT_SECRET/ }, 'unset: refused')
+  t.throws(() => loadConfig({ NODE_ENV: 'production', DATABASE_URL: databaseUrl, JWT_SECRET: '' }),
+    { name: 'ConfigError', variable: 'JWT_SECRET', message: /JWT_SECRET/ }, 'empty: refused')
+  t.throws(() => loadConfig({ NODE_ENV: 'production', DATABASE_URL: databaseUrl, JWT_SECRET: 'x'.repeat(31) }),
+    { name: 'ConfigError', variable: 'JWT_SECRET', message: /JWT_SECRET/ }, 'too short: refused')
+  t.notOk(existsSync(join(dir, '.jwt-secret')), 'no secret is generated in production')
+  t.equal(loadConfig({ NODE_ENV: 'production', DATABASE_URL: databaseUrl, JWT_SECRET: SECRET }).jwtSecret, SECRET, 'given: accepted')
+})
+
+t.test('in development a missing JWT_SECRET is generated beside the database and kept', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'inkwell-config-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const env = { NODE_ENV: 'development', DATABASE_URL: join(dir, 'db', 'inkwell.db') }
+
+  const first = loadConfig(env)
+  t.ok(Buffer.byteLength(first.jwtSecret, 'utf8') >= 32, 'at least 32 bytes')
+  t.ok(first.generatedSecretFile, 'says which file it kept the secret in')
+  const file = first.generatedSecretFile!
+  t.equal(dirname(file), join(dir, 'db'), 'beside the database')
+  t.ok(existsSync(file), 'the file exists')
+  t.equal(readFileSync(file, 'utf8').trim(), first.jwtSecret, 'the file holds the secret')
+  t.equal(statSync(file).mode & 0o077, 0, 'readable by its owner only')
+
+  const second = loadConfig(env)
+  t.equal(second.jwtSecret, first.jwtSecret, 'a restart uses the same secret')
+  t.equal(second.generatedSecretFile, file)
+
+  const other = mkdtempSync(join(tmpdir(), 'inkwell-config-'))
+  t.teardown(() => rmSync(other, { recursive: true, force: true }))
+  const elsewhere = loadConfig({ DATABASE_URL: join(other, 'inkwell.db') })
+  t.not(elsewhere.jwtSecret, first.jwtSecret, 'another database gets its own secret (NODE_ENV unset is development)')
+  t.equal(loadConfig({ DATABASE_URL: join(dir, 'db', 'inkwell.db'), JWT_SECRET: SECRET }).jwtSecret, SECRET,
+    'a given JWT_SECRET wins over the generated one')
+})

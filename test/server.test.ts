@@ -1,0 +1,227 @@
+import { spawn, type ChildProcessByStdio } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Readable } from 'node:stream'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const TSX = join(ROOT, 'node_modules', '.bin', 'tsx')
+const SECRET = 'server-test-secret-that-is-long-enough-0123456789'
+const BOUND_MS = 20_000
+
+type Child = ChildProcessByStdio<null, Readable, Readable>
+
+interface Teardown { teardown: (fn: () => unknown) => void }
+
+/** A port nobody listens on right now: the OS picks one, and it is released before the server takes it. */
+function freePort (): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer()
+    probe.once('error', reject)
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address()
+      probe.close(() => typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port')))
+    })
+  })
+}
+
+function tempDir (t: Teardown): string {
+  const dir = mkdtempSync(join(tmpdir(), 'inkwell-server-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+interface Started {
+  child: Child
+  /** Everything the process wrote so far. */
+  output: () => { stdout: string, stderr: string }
+  /** Resolves with the exit code (or signal) once the process has ended. */
+  exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
+  /** Resolves with the first JSON log line on stdout that satisfies the test, or rejects after the bound. */
+  waitForLog: (test: (entry: LogEntry) => boolean) => Promise<LogEntry>
+}
+
+type LogEntry = Record<string, unknown> & { msg?: string, req?: { url?: string } }
+
+function logEntries (stdout: string): LogEntry[] {
+  return stdout.split('\n').flatMap((line) => {
+    try {
+      return [JSON.parse(line) as LogEntry]
+    } catch {
+      return []
+    }
+  })
+}
+
+/** tsx runs the server in a child process of its own: stop the whole process group, which we created. */
+function killGroup (child: Child, signal: NodeJS.Signals) {
+  if (child.pid === undefined) return
+  try {
+    process.kill(-child.pid, signal)
+  } catch {
+    // already gone
+  }
+}
+
+/** `tsx src/server.ts` with exactly this environment (plus PATH and HOME); killed at the end of the test at the latest. */
+function startServer (t: Teardown, env: Record<string, string>): Started {
+  const child = spawn(TSX, ['src/server.ts'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true // its own process group, so the teardown can stop tsx and the node process it starts
+  })
+  let stdout = ''
+  let stderr = ''
+  const waiters: Array<{ test: (entry: LogEntry) => boolean, resolve: (entry: LogEntry) => void }> = []
+  const check = () => {
+    if (waiters.length === 0) return
+    const entries = logEntries(stdout)
+    for (const w of [...waiters]) {
+      const entry = entries.find(w.test)
+      if (entry !== undefined) {
+        waiters.splice(waiters.indexOf(w), 1)
+        w.resolve(entry)
+      }
+    }
+  }
+  child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); check() })
+  child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('exit', (code, signal) => resolve({ code, signal }))
+  })
+  const hardStop = setTimeout(() => killGroup(child, 'SIGKILL'), 3 * BOUND_MS)
+  void exited.then(() => clearTimeout(hardStop))
+  t.teardown(async () => {
+    clearTimeout(hardStop)
+    killGroup(child, 'SIGKILL')
+    await exited
+  })
+  return {
+    child,
+    exited,
+    output: () => ({ stdout, stderr }),
+    waitForLog: (test) => new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no such log line within ${BOUND_MS} ms`)), BOUND_MS)
+      waiters.push({ test, resolve: (entry) => { clearTimeout(timer); resolve(entry) } })
+      check()
+    })
+  }
+}
+
+/** Settles as the promise does, or rejects once the bound has passed. */
+function bounded<T> (promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${BOUND_MS} ms`)), BOUND_MS)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+/** Polls GET /health until it answers 200, for at most the bound. */
+async function waitForHealth (base: string, server: Started): Promise<Response> {
+  const deadline = Date.now() + BOUND_MS
+  while (Date.now() < deadline) {
+    if (server.child.exitCode !== null) throw new Error(`the server exited early: ${server.output().stderr}`)
+    try {
+      const res = await fetch(`${base}/health`, { signal: AbortSignal.timeout(2000) })
+      if (res.status === 200) return res
+      await res.arrayBuffer()
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  throw new Error(`GET /health did not answer 200 within ${BOUND_MS} ms`)
+}
+
+t.test('the real server starts, migrates, serves, and drains in-flight requests on SIGTERM', async (t) => {
+  const dir = tempDir(t)
+  const port = await freePort()
+  const base = `http://127.0.0.1:${port}`
+  const server = startServer(t, {
+    NODE_ENV: 'test',
+    PORT: String(port),
+    DATABASE_URL: join(dir, 'inkwell.db'),
+    UPLOADS_DIR: join(dir, 'uploads'),
+    JWT_SECRET: SECRET,
+    LOG_LEVEL: 'info'
+  })
+
+  const health = await waitForHealth(base, server)
+  // tsx runs the server in a node process of its own; the server logs that process's pid.
+  const listening = await server.waitForLog((e) => typeof e.msg === 'string' && e.msg.startsWith('Server listening at'))
+  const serverPid = listening.pid
+  t.type(serverPid, 'number', 'the server logs its pid')
+  t.same(await health.json(), { status: 'ok' }, 'GET /health: 200 {status: "ok"}')
+
+  const credentials = { email: 'ivy@example.com', username: 'ivy', password: 'a perfectly fine passphrase' }
+  const registered = await fetch(`${base}/auth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(credentials)
+  })
+  t.equal(registered.status, 201, 'register works over real HTTP: the migrations were applied at start-up')
+  const user = await registered.json() as { id: number, username: string }
+  t.equal(user.username, 'ivy')
+
+  const form = new URLSearchParams({ grant_type: 'password', username: 'ivy', password: credentials.password })
+  const warmup = await fetch(`${base}/auth/token`, { method: 'POST', body: form })
+  t.equal(warmup.status, 200, 'a form-encoded login works')
+  const { access_token: access } = await warmup.json() as { access_token: string }
+  const me = await fetch(`${base}/users/me`, { headers: { authorization: `Bearer ${access}` } })
+  t.equal(me.status, 200, 'the token works over HTTP')
+  await me.arrayBuffer()
+
+  // A login spends ~25 ms in argon2: SIGTERM as soon as the server has logged the request's arrival,
+  // straight to the server's own process (tsx would relay it only after ~30 ms).
+  const arrived = server.waitForLog((e) => e.msg === 'incoming request' && e.req?.url === '/auth/token?inflight')
+  const inFlight = fetch(`${base}/auth/token?inflight`, { method: 'POST', body: form })
+  await arrived
+  process.kill(serverPid as number, 'SIGTERM')
+
+  const res = await bounded(inFlight, 'the in-flight login')
+  t.equal(res.status, 200, 'the in-flight request still completed with its normal status')
+  const pair = await res.json() as { access_token?: string, token_type?: string }
+  t.equal(pair.token_type, 'bearer', 'and its normal body')
+  t.ok(pair.access_token, 'with an access token')
+
+  const { code, signal } = await bounded(server.exited, 'the server exit')
+  t.equal(signal, null, 'the process was not killed')
+  t.equal(code, 0, 'the process exited with code 0')
+  if (code !== 0) t.comment(`stderr: ${server.output().stderr}`)
+
+  const entries = logEntries(server.output().stdout)
+  const closingAt = entries.findIndex((e) => e.msg === 'server closing')
+  t.ok(closingAt >= 0, 'it logged its shutdown')
+  const completedAt = entries.findLastIndex((e) => e.msg === 'request completed')
+  t.comment(closingAt < completedAt
+    ? 'SIGTERM was handled while the login was in flight'
+    : 'the login had completed before SIGTERM was handled (the drain was not exercised this time)')
+
+  await t.rejects(fetch(`${base}/health`, { signal: AbortSignal.timeout(2000) }), 'nothing listens any more')
+})
+
+t.test('invalid configuration stops start-up with a message naming the variable', async (t) => {
+  const dir = tempDir(t)
+  const common = { DATABASE_URL: join(dir, 'inkwell.db'), UPLOADS_DIR: join(dir, 'uploads'), LOG_LEVEL: 'info' }
+  const badPort = startServer(t, { ...common, NODE_ENV: 'test', JWT_SECRET: SECRET, PORT: 'abc' })
+  const noSecret = startServer(t, { ...common, NODE_ENV: 'production', PORT: String(await freePort()) })
+  const [port, secret] = await Promise.all([
+    bounded(badPort.exited, 'PORT=abc'),
+    bounded(noSecret.exited, 'production without JWT_SECRET')
+  ])
+
+  t.not(port.code, 0, 'PORT=abc: non-zero exit')
+  t.equal(port.signal, null, 'PORT=abc: exited by itself')
+  t.match(badPort.output().stderr, /PORT/, 'PORT=abc: stderr names PORT')
+  t.notMatch(badPort.output().stderr, /\n\s+at /, 'PORT=abc: no stack trace')
+
+  t.not(secret.code, 0, 'production without JWT_SECRET: non-zero exit')
+  t.equal(secret.signal, null, 'production without JWT_SECRET: exited by itself')
+  t.match(noSecret.output().stderr, /JWT_SECRET/, 'production without JWT_SECRET: stderr names JWT_SECRET')
+  t.notMatch(noSecret.output().stderr, /\n\s+at /, 'production without JWT_SECRET: no stack trace')
+})
