@@ -56,3 +56,8 @@ export const ChangePasswordBody = Type.Object({
   current_password: Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH }),
   new_password: Password
 }, { additionalProperties: false })
+
+/** Documents the multipart body of an avatar upload; `readSingleFile` enforces it (one file part, `file`). */
+export const AvatarUpload = Type.Object({
+  file: Type.String({ format: 'binary', description: 'A JPEG, PNG, WebP or GIF image, at most 5 MB' })
+}, { additionalProperties: false })

@@ -5,6 +5,7 @@ import { userOf } from '../../plugins/auth.js'
 import { AdminUser, AdminUserChange, AdminUserPage, AuditPage } from '../../schemas/admin.js'
 import { errorResponse, IdParams, PageQuery, ref } from '../../schemas/common.js'
 import { listAudit } from '../../src/audit.js'
+import { removeAvatarFile } from '../../src/avatars.js'
 import { adminView, changeUserStanding, deleteUser, listUsers } from '../../src/users.js'
 
 const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -58,7 +59,8 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
   }, async (request, reply) => {
-    deleteUser(app.db, request.params.id, audit(request))
+    const avatar = deleteUser(app.db, request.params.id, audit(request))
+    await removeAvatarFile(app.uploadsDir, avatar, request.log)
     request.log.info({ userId: userOf(request).id, targetId: request.params.id }, 'admin deleted a user')
     return reply.code(204).send(null)
   })

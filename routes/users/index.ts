@@ -5,6 +5,7 @@ import { TokenPair } from '../../schemas/auth.js'
 import { errorResponse, IdParams, PageQuery, ref } from '../../schemas/common.js'
 import { PostPage } from '../../schemas/posts.js'
 import { ChangePasswordBody, UpdateMeBody, UserPrivate, UserPublic } from '../../schemas/users.js'
+import { removeAvatarFile } from '../../src/avatars.js'
 import { hashPassword, verifyPassword } from '../../src/passwords.js'
 import { listPosts } from '../../src/posts.js'
 import {
@@ -86,7 +87,8 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const me = userOf(request)
-    deleteUser(app.db, me.id, { actorId: me.id, ip: request.ip })
+    const avatar = deleteUser(app.db, me.id, { actorId: me.id, ip: request.ip })
+    await removeAvatarFile(app.uploadsDir, avatar, request.log)
     request.log.info({ userId: me.id }, 'account deleted')
     return reply.code(204).send(null)
   })

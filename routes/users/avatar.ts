@@ -1,0 +1,60 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { userOf } from '../../plugins/auth.js'
+import multipartPlugin, { readSingleFile, UPLOAD_MAX_BYTES } from '../../plugins/multipart.js'
+import { errorResponse, ref } from '../../schemas/common.js'
+import { AvatarUpload, UserPrivate } from '../../schemas/users.js'
+import { AVATAR_MAX_PIXELS, AVATAR_SIZE, clearAvatar, replaceAvatar } from '../../src/avatars.js'
+import { privateView } from '../../src/users.js'
+
+const avatarRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  // Here, not in app.ts: only these routes parse multipart; elsewhere it stays Fastify's 415.
+  await app.register(multipartPlugin)
+
+  app.put('/me/avatar', {
+    preHandler: app.requireActiveUser,
+    // The body is a stream, read only after the guard by readSingleFile, which enforces what the schema
+    // says (one file part named `file`); Ajv never sees it, so the schema serves the OpenAPI document.
+    validatorCompiler: () => () => true,
+    schema: {
+      tags: ['users'],
+      operationId: 'putMyAvatar',
+      summary: 'Upload the calling user\'s profile picture',
+      description: `A JPEG, PNG, WebP or GIF of at most ${UPLOAD_MAX_BYTES / 1024 / 1024} MB and ` +
+        `${AVATAR_MAX_PIXELS / 1e6} megapixels, recognised by its content. It is stored as a ` +
+        `${AVATAR_SIZE}×${AVATAR_SIZE} WebP, cropped to a centred square, without metadata; ` +
+        '`avatar_url` then names a new path, whose response may be cached forever.',
+      consumes: ['multipart/form-data'],
+      body: AvatarUpload,
+      response: {
+        200: ref(UserPrivate),
+        400: errorResponse('Not one file part in the field `file`, or a malformed multipart body'),
+        413: errorResponse('The file is over 5 MB, or the image has too many pixels'),
+        415: errorResponse('Not multipart/form-data, or the file is not a readable JPEG, PNG, WebP or GIF image')
+      }
+    }
+  }, async (request) => {
+    const me = userOf(request)
+    const upload = await readSingleFile(request, 'file')
+    const user = await replaceAvatar(app.db, app.uploadsDir, me.id, upload, request.log)
+    request.log.info({ userId: me.id, avatar: user.avatar }, 'avatar changed')
+    return privateView(user)
+  })
+
+  app.delete('/me/avatar', {
+    preHandler: app.requireActiveUser,
+    schema: {
+      tags: ['users'],
+      operationId: 'deleteMyAvatar',
+      summary: 'Remove the calling user\'s profile picture',
+      description: 'Idempotent: 204 whether or not there was one. The file is deleted too.',
+      response: { 204: Type.Null({ description: 'Removed' }) }
+    }
+  }, async (request, reply) => {
+    const me = userOf(request)
+    await clearAvatar(app.db, app.uploadsDir, me.id, request.log)
+    return reply.code(204).send(null)
+  })
+}
+
+export default avatarRoutes
