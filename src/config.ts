@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { dirname, resolve } from 'node:path'
 
 export interface Config {
@@ -14,6 +15,10 @@ export interface Config {
   logLevel: string
   authRateLimit: number
   loginFailureLimit: number
+  /** Exact origins allowed to call the API from a browser; empty: CORS closed. */
+  corsOrigins: string[]
+  /** Fastify's `trustProxy`: false, or the addresses of the proxies allowed to set X-Forwarded-For. */
+  trustProxy: false | string[]
   /** Set when the secret was generated for development, so start-up can warn about it. */
   generatedSecretFile?: string
 }
@@ -44,6 +49,55 @@ function integer (env: Env, name: string, fallback: number, min: number, max: nu
   const value = Number(raw)
   if (value < min || value > max) throw new ConfigError(name, `must be an integer between ${min} and ${max}, got "${raw}"`)
   return value
+}
+
+/** `https://app.example.com,http://localhost:5173`: each an exact origin, as a browser sends it. */
+function corsOrigins (env: Env): string[] {
+  const raw = env.CORS_ORIGINS
+  if (raw === undefined || raw.trim() === '') return []
+  return raw.split(',').map((entry) => {
+    const origin = entry.trim()
+    let parsed: URL | undefined
+    try {
+      parsed = new URL(origin)
+    } catch {
+      parsed = undefined
+    }
+    // '*', wildcards and 'null' are refused: the first two open the API to sites nobody listed, the last to sandboxed frames and files.
+    if (parsed === undefined || !['http:', 'https:'].includes(parsed.protocol) || parsed.origin !== origin ||
+      !/^([a-z0-9-]+\.)*[a-z0-9-]+$|^\[[0-9a-f:.]+\]$/.test(parsed.hostname)) {
+      throw new ConfigError('CORS_ORIGINS', `must be a comma-separated list of exact origins such as https://app.example.com (scheme, host and port only, no path or trailing slash), got "${origin}"`)
+    }
+    return origin
+  })
+}
+
+// proxy-addr's names for address ranges, as Fastify's trustProxy accepts them.
+const PROXY_RANGES = ['loopback', 'linklocal', 'uniquelocal']
+
+function isAddressOrSubnet (entry: string): boolean {
+  if (PROXY_RANGES.includes(entry)) return true
+  const [address = '', prefix, ...rest] = entry.split('/')
+  const family = isIP(address)
+  if (family === 0 || rest.length > 0) return false
+  if (prefix === undefined) return true
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128)
+}
+
+/**
+ * Off unless set: only a proxy the operator names may say who the client is through
+ * `X-Forwarded-For`. Hop counts and `true` are refused: neither can tell a proxy from a
+ * client connecting directly with a forged header (Fastify 5 ignores hop counts for that reason).
+ */
+function trustProxy (env: Env): false | string[] {
+  const raw = env.TRUST_PROXY?.trim()
+  if (raw === undefined || raw === '' || raw === 'false') return false
+  const entries = raw.split(',').map((e) => e.trim())
+  if (!entries.every(isAddressOrSubnet)) {
+    throw new ConfigError('TRUST_PROXY', 'must be a comma-separated list of the proxies\' addresses or subnets ' +
+      `(127.0.0.1, 10.0.0.0/8, ::1, loopback, linklocal, uniquelocal); not a hop count or "true", which would let a client that connects directly forge its address; got "${raw}"`)
+  }
+  return entries
 }
 
 /** Reads the secret from the environment, or in development keeps a generated one beside the database. */
@@ -98,7 +152,9 @@ export function loadConfig (env: Env = process.env): Config {
     uploadsDir: text(env, 'UPLOADS_DIR', './data/uploads'),
     logLevel,
     authRateLimit: integer(env, 'AUTH_RATE_LIMIT', 60, 1, Number.MAX_SAFE_INTEGER),
-    loginFailureLimit: integer(env, 'LOGIN_FAILURE_LIMIT', 10, 1, Number.MAX_SAFE_INTEGER)
+    loginFailureLimit: integer(env, 'LOGIN_FAILURE_LIMIT', 10, 1, Number.MAX_SAFE_INTEGER),
+    corsOrigins: corsOrigins(env),
+    trustProxy: trustProxy(env)
   }
   if (generatedSecretFile !== undefined) config.generatedSecretFile = generatedSecretFile
   return config
