@@ -51,6 +51,28 @@ export function documentGuards (schema: FastifySchema | undefined, preHandler: u
   }
 }
 
+interface ObjectSchema { properties?: Record<string, { default?: unknown }>, required?: string[] }
+
+/**
+ * A query parameter with a default may be left out (validation fills the default in), so the document
+ * must not call it required, or generated clients demand it. Copies: the route's own schema is untouched.
+ */
+export function documentQueryDefaults (schema: FastifySchema): FastifySchema {
+  const query = schema.querystring as ObjectSchema | undefined
+  const properties = query?.properties
+  if (query?.required === undefined || properties === undefined) return schema
+  return { ...schema, querystring: { ...query, required: query.required.filter((name) => properties[name]?.default === undefined) } }
+}
+
+/** Any route that reads a body can refuse one that is too large or of a type it does not parse. */
+export function documentBodyErrors (schema: FastifySchema): FastifySchema {
+  if (schema.body === undefined) return schema
+  const responses: Responses = { ...(schema.response as Responses | undefined) }
+  responses['413'] ??= errorResponse('The body is larger than this route accepts')
+  responses['415'] ??= errorResponse('The body\'s content type is not one this route accepts')
+  return { ...schema, response: responses }
+}
+
 async function swaggerPlugin (app: FastifyInstance) {
   await app.register(fastifySwagger, {
     openapi: {
@@ -85,7 +107,7 @@ async function swaggerPlugin (app: FastifyInstance) {
       }
     },
     transform ({ schema, url, route }) {
-      return { schema: documentGuards(schema, route.preHandler) as never, url }
+      return { schema: documentBodyErrors(documentQueryDefaults(documentGuards(schema, route.preHandler))) as never, url }
     }
   })
 
