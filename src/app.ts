@@ -7,14 +7,19 @@ import authPlugin from '../plugins/auth.js'
 import configPlugin from '../plugins/config.js'
 import dbPlugin from '../plugins/db.js'
 import errorsPlugin from '../plugins/errors.js'
+import gracefulPlugin from '../plugins/graceful.js'
+import jsonPlugin from '../plugins/json.js'
 import schemasPlugin from '../plugins/schemas.js'
+import securityPlugin from '../plugins/security.js'
 import swaggerPlugin from '../plugins/swagger.js'
 import tokensPlugin from '../plugins/tokens.js'
+import uploadsPlugin from '../plugins/uploads.js'
 import validationPlugin from '../plugins/validation.js'
 import adminRoutes from '../routes/admin/index.js'
 import authRoutes from '../routes/auth/index.js'
 import healthRoutes from '../routes/health/index.js'
 import postsRoutes from '../routes/posts/index.js'
+import avatarRoutes from '../routes/users/avatar.js'
 import usersRoutes from '../routes/users/index.js'
 import type { Config } from './config.js'
 
@@ -36,25 +41,41 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
     bodyLimit: 1024 * 1024,
     // Request ids are ours, not taken from a header a client controls.
     genReqId: () => crypto.randomUUID(),
-    requestTimeout: 30_000,
-    connectionTimeout: 60_000,
+    // X-Forwarded-For counts only from a proxy the operator named (TRUST_PROXY); else request.ip is the peer.
+    trustProxy: config.trustProxy,
+    // Transport limits (README "Limits"): a slow or oversized client is cut off instead of holding a socket.
+    http: {
+      maxHeaderSize: 16 * 1024,
+      headersTimeout: 10_000,
+      // How often Node enforces headersTimeout and requestTimeout (default 30 s would blur both).
+      connectionsCheckingInterval: 2_000
+    },
+    requestTimeout: 60_000,
+    connectionTimeout: 30_000,
+    // Above the 60 s idle timeout of common load balancers, so none reuses a socket we are closing.
+    keepAliveTimeout: 72_000,
     routerOptions: { maxParamLength: 200 }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   await app.register(configPlugin, { config })
   await app.register(dbPlugin)
   await app.register(sensible)
+  await app.register(securityPlugin)
   await app.register(formbody, { bodyLimit: 16 * 1024 })
   await app.register(errorsPlugin)
+  await app.register(gracefulPlugin)
+  await app.register(jsonPlugin)
   await app.register(schemasPlugin)
   await app.register(validationPlugin)
   await app.register(authPlugin)
   await app.register(tokensPlugin)
   await app.register(swaggerPlugin)
+  await app.register(uploadsPlugin)
 
   await app.register(healthRoutes)
   await app.register(authRoutes, { prefix: '/auth' })
   await app.register(usersRoutes, { prefix: '/users' })
+  await app.register(avatarRoutes, { prefix: '/users' })
   await app.register(postsRoutes, { prefix: '/posts' })
   await app.register(adminRoutes, { prefix: '/admin' })
 

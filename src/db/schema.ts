@@ -72,7 +72,10 @@ export const posts = sqliteTable('posts', {
   createdAt: text('created_at').notNull(),
   updatedAt: text('updated_at').notNull()
 }, (t) => [
-  index('posts_author_idx').on(t.authorId, t.id)
+  index('posts_author_idx').on(t.authorId, t.id),
+  // The ids alone: a page far down the list (`skip`) steps through this small index
+  // instead of through the whole rows (about 15× faster at a million posts; see README "Performance").
+  index('posts_id_idx').on(t.id)
 ])
 
 export const likes = sqliteTable('likes', {
