@@ -67,7 +67,8 @@ export function userOf (request: FastifyRequest): CurrentUser {
   return request.user
 }
 
-function forbidden (message: string, code: string) {
+function forbidden (request: FastifyRequest, message: string, code: string) {
+  request.log.info({ userId: request.user?.id, code }, 'access denied')
   return Object.assign(httpErrors.forbidden(message), { code })
 }
 
@@ -120,14 +121,17 @@ async function authPlugin (app: FastifyInstance) {
   async function requireUser (request: FastifyRequest): Promise<CurrentUser> {
     if (request.user) return request.user
     const user = resolveUser(request)
-    if (user === undefined) throw credentialsError()
+    if (user === undefined) {
+      request.log.info({ hasAuthorization: request.headers.authorization !== undefined }, 'authentication refused')
+      throw credentialsError()
+    }
     request.user = user
     return user
   }
 
   async function requireActive (request: FastifyRequest): Promise<CurrentUser> {
     const user = await requireUser(request)
-    if (!user.isActive) throw forbidden('Inactive account', 'INACTIVE_ACCOUNT')
+    if (!user.isActive) throw forbidden(request, 'Inactive account', 'INACTIVE_ACCOUNT')
     return user
   }
 
@@ -141,13 +145,13 @@ async function authPlugin (app: FastifyInstance) {
 
   app.decorate('requireRole', (...roles: Role[]) => guard(async (request) => {
     const user = await requireActive(request)
-    if (!roles.includes(user.role)) throw forbidden(`Requires role: ${roles.join(' or ')}`, 'ROLE_REQUIRED')
+    if (!roles.includes(user.role)) throw forbidden(request, `Requires role: ${roles.join(' or ')}`, 'ROLE_REQUIRED')
   }, { active: true, roles }))
 
   app.decorate('requirePermission', (...permissions: Permission[]) => guard(async (request) => {
     const user = await requireActive(request)
     const missing = permissions.find((p) => !hasPermission(user.role, p))
-    if (missing !== undefined) throw forbidden(`Requires permission: ${missing}`, 'PERMISSION_REQUIRED')
+    if (missing !== undefined) throw forbidden(request, `Requires permission: ${missing}`, 'PERMISSION_REQUIRED')
   }, { active: true, permissions }))
 
   app.decorate('protect', function (this: FastifyInstance, prefixGuard: Guard) {

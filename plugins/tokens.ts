@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { createSigner, createVerifier } from 'fast-jwt'
 import fp from 'fastify-plugin'
 import {
@@ -26,7 +26,7 @@ export interface TokenService {
   /** Starts a new session for the user and returns its first token pair. */
   issue: (userId: number) => TokenPair
   /** Spends a refresh token for a new pair in the same session; throws the 401 otherwise. */
-  refresh: (refreshToken: string) => TokenPair
+  refresh: (refreshToken: string, log?: FastifyBaseLogger) => TokenPair
   /** Ends the session a refresh token belongs to. Never fails: logout is idempotent. */
   logout: (refreshToken: string) => void
   /** Ends every session of the user, so every token issued until now stops working. */
@@ -68,7 +68,7 @@ async function tokensPlugin (app: FastifyInstance) {
       return pair(userId, createSession(app.db, userId, refreshTokenTtl))
     },
 
-    refresh (refreshToken) {
+    refresh (refreshToken, log = app.log) {
       let claims: RefreshClaims
       try {
         claims = verifyRefresh(refreshToken) as RefreshClaims
@@ -78,9 +78,11 @@ async function tokensPlugin (app: FastifyInstance) {
       if (claims.type !== 'refresh' || typeof claims.sid !== 'string') throw credentialsError()
       const outcome = spendRefreshToken(app.db, refreshToken, claims.sid)
       if (!outcome.ok) {
-        if (outcome.reason === 'reused') app.log.warn({ sessionId: claims.sid, userId: claims.sub }, 'refresh token reused: session revoked')
+        if (outcome.reason === 'reused') log.warn({ sessionId: claims.sid, userId: claims.sub }, 'refresh token reused: session revoked')
+        else log.info({ userId: claims.sub, reason: outcome.reason }, 'refresh refused')
         throw credentialsError()
       }
+      log.info({ userId: outcome.userId }, 'tokens refreshed')
       return pair(outcome.userId, outcome.sessionId)
     },
 

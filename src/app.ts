@@ -9,6 +9,7 @@ import dbPlugin from '../plugins/db.js'
 import errorsPlugin from '../plugins/errors.js'
 import gracefulPlugin from '../plugins/graceful.js'
 import jsonPlugin from '../plugins/json.js'
+import requestLogPlugin from '../plugins/request-log.js'
 import schemasPlugin from '../plugins/schemas.js'
 import securityPlugin from '../plugins/security.js'
 import swaggerPlugin from '../plugins/swagger.js'
@@ -64,6 +65,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
   await app.register(formbody, { bodyLimit: 16 * 1024 })
   await app.register(errorsPlugin)
   await app.register(gracefulPlugin)
+  await app.register(requestLogPlugin)
   await app.register(jsonPlugin)
   await app.register(schemasPlugin)
   await app.register(validationPlugin)

@@ -71,11 +71,24 @@ t.test('no token, password, hash or authorization header is ever logged', async 
   await app.inject({ url: '/users/me', headers: { authorization: `Bearer ${tokens.access_token}` } })
   await app.inject({ method: 'POST', url: '/auth/token', payload: { grant_type: 'refresh_token', refresh_token: tokens.refresh_token } })
   await app.inject({ url: '/users/me', headers: { authorization: 'Bearer not.a.token' } })
+  const refreshed = (await app.inject({ method: 'POST', url: '/auth/token', payload: { username: 'logger', password: PASSWORD } })).json()
+  t.equal((await app.inject({ url: '/admin/users', headers: { authorization: `Bearer ${refreshed.access_token}` } })).statusCode, 403)
 
   t.ok(log.length > 0, 'something was logged')
   t.match(log, /login succeeded/)
   t.match(log, /login failed/)
-  for (const secret of [PASSWORD, 'wrong password!', tokens.access_token, tokens.refresh_token, 'not.a.token', '$argon2id$']) {
+  t.match(log, /tokens refreshed/)
+  t.match(log, /authentication refused/)
+  const lines = log.trim().split('\n').map((l) => JSON.parse(l))
+  for (const msg of ['login succeeded', 'login failed', 'tokens refreshed', 'authentication refused']) {
+    const line = lines.find((l) => l.msg === msg)
+    t.equal(line?.ip, '127.0.0.1', `"${msg}" names the client IP`)
+    t.ok(line?.reqId, `"${msg}" carries the request id`)
+  }
+  t.ok(lines.find((l) => l.msg === 'tokens refreshed')?.userId, 'a refresh names the user')
+  const denied = lines.find((l) => l.msg === 'access denied')
+  t.same([denied?.userId, denied?.ip, denied?.code], [reg.json().id, '127.0.0.1', 'ROLE_REQUIRED'], 'a denial names the user, the client and why')
+  for (const secret of [PASSWORD, 'wrong password!', tokens.access_token, tokens.refresh_token, refreshed.access_token, 'not.a.token', '$argon2id$']) {
     t.notOk(log.includes(secret), `the log does not contain ${secret.slice(0, 12)}…`)
   }
 })

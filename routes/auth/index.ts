@@ -64,7 +64,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
     if (grantType === 'refresh_token') {
       if (refreshToken === undefined) throw app.httpErrors.badRequest('refresh_token is required for grant_type=refresh_token')
-      return app.tokens.refresh(refreshToken)
+      return app.tokens.refresh(refreshToken, request.log)
     }
     if (grantType !== 'password') {
       throw Object.assign(app.httpErrors.badRequest(`Unsupported grant_type: use password or refresh_token`), { code: 'UNSUPPORTED_GRANT_TYPE' })
