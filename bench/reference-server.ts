@@ -1,0 +1,142 @@
+// The bar Inkwell is measured against: a hand-written server with no layers of ours. Bare Fastify,
+// @fastify/jwt verifying the bearer token (HS256 pinned, the same required claims), and prepared
+// better-sqlite3 statements that run the same SQL as Inkwell's hot paths (the user joined with the
+// session the token names, still unrevoked; a page of posts with `liked`). No validation, no response
+// schemas, no error shape: only what a minimal correct route needs.
+//
+//   DATABASE_URL=... JWT_SECRET=... PORT=... node dist/bench/reference-server.js [--cache]
+//
+// `--cache` turns on @fastify/jwt's verification cache (`verify: { cache: true }`).
+import fastifyJwt from '@fastify/jwt'
+import Database from 'better-sqlite3'
+import Fastify from 'fastify'
+
+interface Claims { sub: string, sid: string, type: string }
+
+interface UserRow {
+  id: number
+  email: string
+  username: string
+  bio: string
+  role: 'user' | 'moderator' | 'admin'
+  is_active: number
+  avatar: string | null
+  created_at: string
+}
+
+interface PostRow {
+  id: number
+  title: string
+  content: string
+  like_count: number
+  created_at: string
+  updated_at: string
+  author_id: number
+  author_username: string
+  author_avatar: string | null
+  liked: number | null
+}
+
+const PERMISSIONS: Record<UserRow['role'], string[]> = {
+  user: ['post:create', 'post:edit_own', 'post:delete_own', 'post:like'],
+  moderator: ['post:create', 'post:edit_own', 'post:delete_own', 'post:like', 'post:edit_any', 'post:delete_any'],
+  admin: ['post:create', 'post:edit_own', 'post:delete_own', 'post:like', 'post:edit_any', 'post:delete_any', 'user:manage', 'audit:read']
+}
+
+const databaseUrl = process.env.DATABASE_URL
+const secret = process.env.JWT_SECRET
+if (databaseUrl === undefined || secret === undefined) throw new Error('DATABASE_URL and JWT_SECRET are required')
+const cache = process.argv.includes('--cache')
+
+const db = new Database(databaseUrl, { fileMustExist: true })
+db.pragma('busy_timeout = 5000')
+
+const selectOne = db.prepare('select 1')
+const currentUser = db.prepare<[string, number], UserRow>(
+  'select u.id, u.email, u.username, u.bio, u.role, u.is_active, u.avatar, u.created_at ' +
+  'from sessions s join users u on u.id = s.user_id ' +
+  'where s.id = ? and s.user_id = ? and s.revoked_at is null')
+const postColumns =
+  'select p.id, p.title, p.content, p.like_count, p.created_at, p.updated_at, ' +
+  'u.id as author_id, u.username as author_username, u.avatar as author_avatar, '
+const pageAnonymous = db.prepare<[number, number], PostRow>(postColumns + 'null as liked ' +
+  'from posts p join users u on u.id = p.author_id order by p.id desc limit ? offset ?')
+const pageViewer = db.prepare<[number, number, number], PostRow>(postColumns +
+  'exists (select 1 from likes l where l.post_id = p.id and l.user_id = ?) as liked ' +
+  'from posts p join users u on u.id = p.author_id order by p.id desc limit ? offset ?')
+const postTotal = db.prepare<[], { n: number }>('select n from row_counts where name = \'posts\'')
+
+const app = Fastify({ logger: false })
+await app.register(fastifyJwt, {
+  secret,
+  verify: { algorithms: ['HS256'], requiredClaims: ['exp', 'sub', 'sid', 'type'], ...(cache && { cache: true }) }
+})
+
+/** The caller, or undefined when the token is missing, invalid or its session is over. */
+function caller (authorization: string | undefined): UserRow | undefined {
+  if (authorization === undefined || !/^bearer /i.test(authorization)) return undefined
+  let claims: Claims
+  try {
+    claims = app.jwt.verify<Claims>(authorization.slice(7))
+  } catch {
+    return undefined
+  }
+  if (claims.type !== 'access') return undefined
+  return currentUser.get(claims.sid, Number(claims.sub))
+}
+
+const avatarUrl = (avatar: string | null) => avatar === null ? null : `/avatars/${avatar}`
+
+app.get('/health', async () => {
+  selectOne.get()
+  return { status: 'ok' }
+})
+
+app.get('/users/me', async (request, reply) => {
+  const user = caller(request.headers.authorization)
+  if (user === undefined) {
+    return reply.code(401).header('www-authenticate', 'Bearer')
+      .send({ statusCode: 401, error: 'Unauthorized', message: 'Could not validate credentials' })
+  }
+  return {
+    id: user.id,
+    email: user.email,
+    username: user.username,
+    bio: user.bio,
+    role: user.role,
+    is_active: user.is_active === 1,
+    avatar_url: avatarUrl(user.avatar),
+    permissions: PERMISSIONS[user.role],
+    created_at: user.created_at
+  }
+})
+
+app.get<{ Querystring: { skip?: string, limit?: string } }>('/posts', async (request) => {
+  const skip = Number(request.query.skip ?? 0)
+  const limit = Number(request.query.limit ?? 20)
+  const viewer = request.headers.authorization === undefined ? undefined : caller(request.headers.authorization)
+  const rows = viewer === undefined ? pageAnonymous.all(limit, skip) : pageViewer.all(viewer.id, limit, skip)
+  const total = postTotal.get()?.n ?? 0
+  return {
+    items: rows.map((row) => ({
+      id: row.id,
+      title: row.title,
+      content: row.content,
+      author: { id: row.author_id, username: row.author_username, avatar_url: avatarUrl(row.author_avatar) },
+      like_count: row.like_count,
+      ...(row.liked !== null && { liked: row.liked === 1 }),
+      created_at: row.created_at,
+      updated_at: row.updated_at
+    })),
+    total,
+    skip,
+    limit,
+    has_more: skip + rows.length < total
+  }
+})
+
+process.on('SIGTERM', () => {
+  app.close().then(() => { db.close(); process.exit(0) }, () => process.exit(1))
+})
+
+await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT ?? 3100) })

@@ -1,0 +1,336 @@
+// `npm run bench`: builds the real server, seeds a database, starts Inkwell and the hand-written
+// reference server (bench/reference-server.ts) pinned to core 0, drives them with autocannon from
+// this process pinned to core 1, prints a table and writes bench/results.json.
+//
+//   npm run bench                     the scenario table (about two minutes)
+//   npm run bench -- --duration 10    seconds of load per scenario (default 5)
+//   npm run bench -- --scale          page latency at 10 k, 100 k and 1 M posts
+//   options: --connections N (50), --skip-build, --keep (leave the database behind),
+//            --scale-max N (1000000), --out FILE (bench/results.json, or bench/scale-results.json)
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { availableParallelism, cpus, tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { cpuSeconds, hasTaskset, load, pinSelf, probe, rssMiB, startServer, type LoadRequest, type LoadResult, type Server } from './load.js'
+import { BENCH_PASSWORD, benchUsername, growPosts, seedDatabase } from './seed.js'
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '5' },
+    connections: { type: 'string', default: '50' },
+    scale: { type: 'boolean', default: false },
+    'scale-max': { type: 'string', default: '1000000' },
+    'skip-build': { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
+    out: { type: 'string' }
+  }
+})
+
+function positive (name: string, raw: string, max: number): number {
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`--${name} must be an integer from 1 to ${max}, got ${raw}`)
+  return n
+}
+
+const seconds = positive('duration', args.duration, 120)
+const connections = positive('connections', args.connections, 1000)
+const scaleMax = positive('scale-max', args['scale-max'], 1_000_000)
+const WARMUP_SECONDS = 2
+const SEED = { users: 2_000, posts: 5_000, likes: 50_000 }
+const TOKEN_USERS = 20
+
+const JWT_SECRET = 'bench-secret-of-more-than-32-bytes-0123456789'
+
+// Two cores or more: servers on core 0, this process (autocannon, probes) on core 1.
+// (Counted before pinning: once pinned, this process sees one core.)
+const cores = availableParallelism()
+const pinned = cores >= 2 && hasTaskset() && pinSelf(1)
+const serverCore = pinned ? 0 : undefined
+
+function log (line: string): void {
+  console.log(line)
+}
+
+function build (): void {
+  if (args['skip-build']) return log('build skipped (--skip-build): using the existing dist/')
+  log('building: npm run build, and the reference server')
+  execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' })
+  execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'bench/tsconfig.json'], { cwd: root, stdio: 'inherit' })
+}
+
+function serverEnv (dir: string, database: string): Record<string, string> {
+  return {
+    NODE_ENV: 'production',
+    DATABASE_URL: database,
+    UPLOADS_DIR: join(dir, 'uploads'),
+    JWT_SECRET,
+    LOG_LEVEL: 'warn',
+    // The bench logs in continuously from one address: nothing may throttle it.
+    AUTH_RATE_LIMIT: '1000000000',
+    LOGIN_FAILURE_LIMIT: '1000000000'
+  }
+}
+
+const startInkwell = (dir: string, database: string) =>
+  startServer('inkwell', [join(root, 'dist/src/server.js')], serverEnv(dir, database), serverCore)
+
+const startReference = (dir: string, database: string, cache: boolean) =>
+  startServer(cache ? 'reference+cache' : 'reference', [join(root, 'dist/bench/reference-server.js'), ...(cache ? ['--cache'] : [])],
+    serverEnv(dir, database), serverCore)
+
+async function token (server: Server, n: number): Promise<string> {
+  const res = await fetch(`${server.url}/auth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: benchUsername(n), password: BENCH_PASSWORD })
+  })
+  if (res.status !== 200) throw new Error(`login of ${benchUsername(n)} failed: ${res.status} ${await res.text()}`)
+  return ((await res.json()) as { access_token: string }).access_token
+}
+
+/** Fails loudly when a scenario's request does not do what it should, before it is measured. */
+async function check (server: Server, req: LoadRequest, expect: (status: number, body: string) => boolean): Promise<void> {
+  const res = await fetch(server.url + req.path, {
+    method: req.method ?? 'GET',
+    headers: req.headers ?? {},
+    ...(req.body !== undefined && { body: req.body })
+  })
+  const body = await res.text()
+  if (!expect(res.status, body)) throw new Error(`${server.name} ${req.method ?? 'GET'} ${req.path}: unexpected ${res.status} ${body.slice(0, 300)}`)
+}
+
+interface Row extends LoadResult {
+  scenario: string
+  server: string
+  rssMiB: number
+  /** Server CPU time (all threads) per 2xx response, microseconds. */
+  cpuUs: number
+  note?: string
+}
+
+const fmt = (n: number, digits = 1) => Number.isFinite(n) ? n.toFixed(digits) : '-'
+
+function ratio (rows: Row[], row: Row, server: string): string {
+  if (row.server !== 'inkwell') return ''
+  const ref = rows.find((r) => r.scenario === row.scenario && r.server === server)
+  return ref === undefined ? '' : `${(row.rps / ref.rps).toFixed(2)}×`
+}
+
+function table (rows: Row[]): string {
+  const header = ['scenario', 'server', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'RSS MiB', '× ref', '× ref+cache']
+  const body = rows.map((r) => [
+    r.scenario, r.server, fmt(r.rps, 0), fmt(r.p50, 2), fmt(r.p99, 2), fmt(r.cpuUs, 0), fmt(r.rssMiB, 0),
+    ratio(rows, r, 'reference'), ratio(rows, r, 'reference+cache')
+  ])
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((cells) => (cells[i] as string).length)))
+  const line = (cells: string[]) => '| ' + cells.map((c, i) => i >= 2 ? c.padStart(widths[i] as number) : c.padEnd(widths[i] as number)).join(' | ') + ' |'
+  const rule = '|' + widths.map((w, i) => i >= 2 ? '-'.repeat(w + 1) + ':' : '-'.repeat(w + 2)).join('|') + '|'
+  return [line(header), rule, ...body.map(line)].join('\n')
+}
+
+function machine () {
+  const cpu = cpus()[0]
+  return {
+    node: process.version,
+    cpu: cpu?.model ?? 'unknown',
+    cores,
+    pinning: pinned ? 'servers on core 0, load generator on core 1 (taskset)' : 'none (taskset missing or one core)'
+  }
+}
+
+async function scenarios (): Promise<void> {
+  build()
+  const dir = mkdtempSync(join(tmpdir(), 'inkwell-bench-'))
+  const database = join(dir, 'bench.db')
+  const rows: Row[] = []
+  const servers: Server[] = []
+  try {
+    await seedDatabase(database, { ...SEED, log })
+    const inkwell = await startInkwell(dir, database)
+    servers.push(inkwell)
+    const reference = await startReference(dir, database, false)
+    servers.push(reference)
+    const referenceCached = await startReference(dir, database, true)
+    servers.push(referenceCached)
+    log(`servers: ${servers.map((s) => `${s.name} pid ${s.pid}`).join(', ')}; ${machine().pinning}`)
+
+    // Real sessions, logged in through Inkwell; the reference servers read the same database.
+    const tokens: string[] = []
+    for (let n = 1; n <= TOKEN_USERS; n++) tokens.push(await token(inkwell, n))
+    const bearer = (t: string) => ({ authorization: `Bearer ${t}` })
+    const owner = tokens[0] as string // user 1 owns posts 1..10
+
+    const health: LoadRequest[] = [{ path: '/health' }]
+    const me: LoadRequest[] = tokens.map((t) => ({ path: '/users/me', headers: bearer(t) }))
+    const postsAnonymous: LoadRequest[] = [{ path: '/posts?limit=20' }]
+    const postsToken: LoadRequest[] = tokens.map((t) => ({ path: '/posts?limit=20', headers: bearer(t) }))
+    const patch: LoadRequest[] = Array.from({ length: 10 }, (_, i) => ({
+      method: 'PATCH',
+      path: `/posts/${i + 1}`,
+      headers: { ...bearer(owner), 'content-type': 'application/json' },
+      body: JSON.stringify({ title: `Edited in the benchmark ${i}` })
+    }))
+    const login: LoadRequest[] = Array.from({ length: TOKEN_USERS }, (_, i) => ({
+      method: 'POST',
+      path: '/auth/token',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: benchUsername(i + 1), password: BENCH_PASSWORD })
+    }))
+
+    const isJson = (status: number, body: string, test: (v: Record<string, unknown>) => boolean) => {
+      if (status !== 200) return false
+      try { return test(JSON.parse(body) as Record<string, unknown>) } catch { return false }
+    }
+    const fullPage = (v: Record<string, unknown>) => Array.isArray(v.items) && v.items.length === 20 && v.total === SEED.posts
+    const likedPage = (v: Record<string, unknown>) => fullPage(v) && (v.items as { liked?: unknown }[]).every((p) => typeof p.liked === 'boolean')
+
+    async function measure (scenario: string, server: Server, requests: LoadRequest[], conns = connections): Promise<Row> {
+      await load(server.url, requests, { connections: conns, seconds: WARMUP_SECONDS })
+      const cpuBefore = cpuSeconds(server.pid)
+      const result = await load(server.url, requests, { connections: conns, seconds })
+      const cpuUs = (cpuSeconds(server.pid) - cpuBefore) / result.ok * 1e6
+      const row: Row = { scenario, server: server.name, ...result, cpuUs, rssMiB: rssMiB(server.pid) }
+      rows.push(row)
+      const trouble = result.non2xx + result.errors > 0 ? `  !! ${result.non2xx} non-2xx, ${result.errors} errors` : ''
+      log(`  ${scenario.padEnd(34)} ${server.name.padEnd(16)} ${fmt(result.rps, 0).padStart(7)} req/s  p50 ${fmt(result.p50, 2)} ms  p99 ${fmt(result.p99, 2)} ms  ${fmt(cpuUs, 0)} µs CPU/req${trouble}`)
+      return row
+    }
+
+    log(`\n${seconds} s per scenario after ${WARMUP_SECONDS} s of warm-up, ${connections} connections`)
+    for (const server of [inkwell, reference]) {
+      await check(server, health[0] as LoadRequest, (s) => s === 200)
+      await measure('GET /health', server, health)
+    }
+    for (const server of [inkwell, reference, referenceCached]) {
+      await check(server, me[0] as LoadRequest, (s, b) => isJson(s, b, (v) => v.username === benchUsername(1)))
+      await measure('GET /users/me', server, me)
+    }
+    for (const server of [inkwell, reference]) {
+      await check(server, postsAnonymous[0] as LoadRequest, (s, b) => isJson(s, b, (v) => fullPage(v) && !('liked' in ((v.items as object[])[0] ?? {}))))
+      await measure('GET /posts?limit=20 anonymous', server, postsAnonymous)
+    }
+    for (const server of [inkwell, reference]) {
+      await check(server, postsToken[0] as LoadRequest, (s, b) => isJson(s, b, likedPage))
+      await measure('GET /posts?limit=20 with token', server, postsToken)
+    }
+    await check(inkwell, patch[0] as LoadRequest, (s, b) => isJson(s, b, (v) => v.id === 1))
+    await measure('PATCH /posts/{id} (owner)', inkwell, patch)
+    await check(inkwell, login[0] as LoadRequest, (s) => s === 200)
+    await measure('POST /auth/token (argon2)', inkwell, login)
+
+    // The latency of ordinary requests while logins saturate the thread pool: a paced probe
+    // (4 clients, one request each every 20 ms: about 200 req/s), alone and then during a storm.
+    const probeOptions = { workers: 4, intervalMs: 20, seconds }
+    await probe(inkwell.url, me[0] as LoadRequest, { ...probeOptions, seconds: 1 })
+    const alone = await probe(inkwell.url, me[0] as LoadRequest, probeOptions)
+    // (No CPU per request for the paced probes: at 200 req/s timers and idle work would dominate it.)
+    rows.push({ scenario: 'GET /users/me ~200 req/s, alone', server: 'inkwell', ...alone, cpuUs: NaN, rssMiB: rssMiB(inkwell.pid) })
+    log(`  GET /users/me paced probe, no other load: p50 ${fmt(alone.p50, 2)} ms, p99 ${fmt(alone.p99, 2)} ms`)
+    const storm = load(inkwell.url, login, { connections, seconds: seconds + 2 })
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    const during = await probe(inkwell.url, me[0] as LoadRequest, probeOptions)
+    const stormResult = await storm
+    rows.push({
+      scenario: 'GET /users/me ~200 req/s, login storm',
+      server: 'inkwell',
+      ...during,
+      cpuUs: NaN,
+      rssMiB: rssMiB(inkwell.pid),
+      note: `${fmt(stormResult.rps, 0)} logins/s alongside (${connections} connections)`
+    })
+    log(`  GET /users/me paced probe during a login storm (${fmt(stormResult.rps, 0)} logins/s): p50 ${fmt(during.p50, 2)} ms, p99 ${fmt(during.p99, 2)} ms` +
+      (during.non2xx + during.errors > 0 ? `  !! ${during.non2xx} non-2xx, ${during.errors} errors` : ''))
+  } finally {
+    for (const server of servers) await server.stop()
+    if (!args.keep) rmSync(dir, { recursive: true, force: true })
+    else log(`database kept in ${dir}`)
+  }
+
+  log('\n' + table(rows))
+  const out = args.out ?? join(root, 'bench', 'results.json')
+  writeFileSync(out, JSON.stringify({
+    date: new Date().toISOString(),
+    machine: machine(),
+    settings: { seconds, warmupSeconds: WARMUP_SECONDS, connections, seed: SEED, tokenUsers: TOKEN_USERS },
+    rows: rows.map((r) => ({
+      ...r,
+      vsReference: ratio(rows, r, 'reference') || undefined,
+      vsReferenceCached: ratio(rows, r, 'reference+cache') || undefined
+    }))
+  }, null, 2) + '\n')
+  log(`\nwritten to ${out}`)
+}
+
+/** Page latency as the posts table grows: sizes 10 k, 100 k, 1 M (up to --scale-max), several offsets. */
+async function scale (): Promise<void> {
+  build()
+  const dir = mkdtempSync(join(tmpdir(), 'inkwell-scale-'))
+  const database = join(dir, 'scale.db')
+  const sizes = [10_000, 100_000, 1_000_000].filter((n) => n <= scaleMax)
+  if (!sizes.includes(scaleMax)) sizes.push(scaleMax)
+  interface ScaleRow { posts: number, request: string, p50: number, p99: number, cpuUs: number, n: number }
+  const rows: ScaleRow[] = []
+  try {
+    await seedDatabase(database, { users: SEED.users, posts: Math.min(sizes[0] as number, 10_000), likes: SEED.likes, log })
+    for (const size of sizes) {
+      log(`growing to ${size.toLocaleString('en')} posts`)
+      growPosts(database, size, { log })
+      const server = await startInkwell(dir, database)
+      try {
+        const auth = { authorization: `Bearer ${await token(server, 1)}` }
+        // User 2 has about size / users posts: a per-author page at every size.
+        const requests: [string, LoadRequest][] = [
+          ['GET /posts?limit=20 (first page)', { path: '/posts?limit=20' }],
+          ['GET /posts?limit=20 with token', { path: '/posts?limit=20', headers: auth }],
+          ['GET /users/2/posts?limit=20', { path: '/users/2/posts?limit=20' }]
+        ]
+        for (const skip of [1_000, 10_000, 100_000, 500_000]) {
+          if (skip < size - 20) requests.push([`GET /posts?limit=20&skip=${skip}`, { path: `/posts?limit=20&skip=${skip}` }])
+        }
+        requests.push(['GET /posts?limit=20, last page', { path: `/posts?limit=20&skip=${size - 20}` }])
+        for (const [name, req] of requests) {
+          // Sequential requests on one connection: latency without queueing. Bounded in count and time.
+          await probe(server.url, req, { workers: 1, intervalMs: 0, seconds: 1, maxRequests: 20 })
+          const cpuBefore = cpuSeconds(server.pid)
+          const result = await probe(server.url, req, { workers: 1, intervalMs: 0, seconds: 4, maxRequests: 500 })
+          const cpuUs = (cpuSeconds(server.pid) - cpuBefore) / result.ok * 1e6
+          if (result.non2xx + result.errors > 0) throw new Error(`${name}: ${result.non2xx} non-2xx, ${result.errors} errors`)
+          rows.push({ posts: size, request: name, p50: result.p50, p99: result.p99, cpuUs, n: result.ok })
+          log(`  ${size.toLocaleString('en').padStart(9)} posts  ${name.padEnd(36)} p50 ${fmt(result.p50, 2).padStart(7)} ms` +
+            `  p99 ${fmt(result.p99, 2).padStart(7)} ms  ${fmt(cpuUs, 0).padStart(6)} µs CPU/req  (${result.ok} requests)`)
+        }
+      } finally {
+        await server.stop()
+      }
+    }
+  } finally {
+    if (!args.keep) rmSync(dir, { recursive: true, force: true })
+    else log(`database kept in ${dir}`)
+  }
+
+  const header = `| request | ${sizes.map((s) => `${s.toLocaleString('en')} posts: p50 / p99 ms, CPU µs`).join(' | ')} |`
+  // In order of first appearance, the last page at the end.
+  const names = [...new Set(rows.map((r) => r.request))].sort((a, b) => Number(a.endsWith('last page')) - Number(b.endsWith('last page')))
+  const lines = names.map((name) => `| ${name} | ${sizes.map((s) => {
+    const r = rows.find((x) => x.request === name && x.posts === s)
+    return r === undefined ? '-' : `${fmt(r.p50, 2)} / ${fmt(r.p99, 2)}, ${fmt(r.cpuUs, 0)}`
+  }).join(' | ')} |`)
+  log('\n' + [header, `|---|${sizes.map(() => '---:').join('|')}|`, ...lines].join('\n'))
+  const first = (s: number) => rows.find((r) => r.posts === s && r.request.includes('first page'))
+  const small = first(sizes[0] as number)
+  const large = first(sizes[sizes.length - 1] as number)
+  if (small !== undefined && large !== undefined && small !== large) {
+    log(`\nfirst page, ${large.posts.toLocaleString('en')} vs ${small.posts.toLocaleString('en')} posts: ` +
+      `p50 ${(large.p50 / small.p50).toFixed(2)}×, server CPU ${(large.cpuUs / small.cpuUs).toFixed(2)}×`)
+  }
+  const out = args.out ?? join(root, 'bench', 'scale-results.json')
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), machine: machine(), rows }, null, 2) + '\n')
+  log(`written to ${out}`)
+}
+
+if (args.scale) await scale()
+else await scenarios()
