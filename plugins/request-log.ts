@@ -2,7 +2,11 @@ import fp from 'fastify-plugin'
 
 /** Every log line of a request names the client, so logins, refreshes and denials carry the IP. */
 export default fp(async (app) => {
-  app.addHook('onRequest', async (request) => {
-    request.log = request.log.child({ ip: request.ip })
+  // setBindings adds to the request's own child logger instead of making a second one per request.
+  app.addHook('onRequest', (request, _reply, done) => {
+    const log = request.log as typeof request.log & { setBindings?: (bindings: object) => void }
+    // Absent when logging is off (logger: false).
+    log.setBindings?.({ ip: request.ip })
+    done()
   })
 }, { name: 'request-log' })

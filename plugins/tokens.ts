@@ -65,7 +65,8 @@ async function tokensPlugin (app: FastifyInstance) {
 
   const service: TokenService = {
     issue (userId) {
-      return pair(userId, createSession(app.db, userId, refreshTokenTtl))
+      // One transaction: one commit (one fsync) for the session and its first refresh token.
+      return app.db.transaction(() => pair(userId, createSession(app.db, userId, refreshTokenTtl)))
     },
 
     refresh (refreshToken, log = app.log) {
@@ -76,14 +77,19 @@ async function tokensPlugin (app: FastifyInstance) {
         throw credentialsError()
       }
       if (claims.type !== 'refresh' || typeof claims.sid !== 'string') throw credentialsError()
-      const outcome = spendRefreshToken(app.db, refreshToken, claims.sid)
+      // Spending the old token and recording the new one commit together: one fsync, and no
+      // state where the old token is spent but its successor does not exist.
+      const outcome = app.db.transaction(() => {
+        const spent = spendRefreshToken(app.db, refreshToken, claims.sid)
+        return spent.ok ? { ...spent, tokens: pair(spent.userId, spent.sessionId) } : spent
+      })
       if (!outcome.ok) {
         if (outcome.reason === 'reused') log.warn({ sessionId: claims.sid, userId: claims.sub }, 'refresh token reused: session revoked')
         else log.info({ userId: claims.sub, reason: outcome.reason }, 'refresh refused')
         throw credentialsError()
       }
       log.info({ userId: outcome.userId }, 'tokens refreshed')
-      return pair(outcome.userId, outcome.sessionId)
+      return outcome.tokens
     },
 
     logout (refreshToken) {

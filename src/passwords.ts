@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import { hash, verify, type Options } from '@node-rs/argon2'
 import { dictionary } from '@zxcvbn-ts/language-common'
 
@@ -12,14 +13,34 @@ export const ARGON2_OPTIONS = {
   parallelism: 1
 } satisfies Options
 
-/** Runs on libuv's thread pool, never on the event loop. The password is hashed verbatim (NIST 800-63B). */
+/**
+ * argon2 runs on libuv's thread pool, never on the event loop; but four pool threads on a two-core
+ * machine would still starve it. At most (cores - 1) hashes run at once, the rest queue, so other
+ * requests keep a core during a login storm (bench/: p99 of /users/me under a storm).
+ */
+const ARGON2_SLOTS = Math.max(1, availableParallelism() - 1)
+let running = 0
+const waiting: Array<() => void> = []
+
+async function limited<T> (work: () => Promise<T>): Promise<T> {
+  if (running >= ARGON2_SLOTS) await new Promise<void>((resolve) => waiting.push(resolve))
+  running++
+  try {
+    return await work()
+  } finally {
+    running--
+    waiting.shift()?.()
+  }
+}
+
+/** The password is hashed verbatim (NIST 800-63B): no trimming, no normalization. */
 export function hashPassword (password: string): Promise<string> {
-  return hash(password, ARGON2_OPTIONS)
+  return limited(() => hash(password, ARGON2_OPTIONS))
 }
 
 export async function verifyPassword (passwordHash: string, password: string): Promise<boolean> {
   try {
-    return await verify(passwordHash, password)
+    return await limited(() => verify(passwordHash, password))
   } catch {
     return false
   }

@@ -1,9 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { sql } from 'drizzle-orm'
 import { errorResponse } from '../../schemas/common.js'
+import { prepareHealthCheck } from '../../src/db/client.js'
 
 const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const databaseAnswers = prepareHealthCheck(app.db)
+
   app.get('/health', {
     schema: {
       tags: ['ops'],
@@ -14,11 +16,9 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
         503: errorResponse('The database does not answer')
       }
     }
-  }, async () => {
-    try {
-      app.db.get(sql`select 1`)
-    } catch (err) {
-      app.log.error({ err }, 'health check: database unavailable')
+  }, async (request) => {
+    if (!databaseAnswers()) {
+      request.log.error('health check: database unavailable')
       throw Object.assign(app.httpErrors.serviceUnavailable('Database unavailable'), { expose: true })
     }
     return { status: 'ok' as const }

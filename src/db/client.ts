@@ -29,3 +29,15 @@ export function isUniqueViolation (err: unknown): err is Error & { message: stri
   return typeof err === 'object' && err !== null &&
     (err as { code?: unknown }).code === 'SQLITE_CONSTRAINT_UNIQUE'
 }
+
+/** A liveness probe prepared once: true while the database answers. */
+export function prepareHealthCheck (db: Db): () => boolean {
+  const ping = db.$client.prepare('select 1 as ok')
+  return () => {
+    try {
+      return (ping.get() as { ok: number } | undefined)?.ok === 1
+    } catch {
+      return false
+    }
+  }
+}
