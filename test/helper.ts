@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { eq } from 'drizzle-orm'
 import { createSigner } from 'fast-jwt'
 import type { LightMyRequestResponse } from 'fastify'
+import type { Test } from 'tap'
 import { buildApp, type App, type BuildOptions } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 import { users, type Role } from '../src/db/schema.js'
@@ -94,4 +95,18 @@ export function isCredentials401 (res: LightMyRequestResponse): boolean {
   return res.statusCode === 401 &&
     res.headers['www-authenticate'] === 'Bearer' &&
     res.body === JSON.stringify(CREDENTIALS_401)
+}
+
+export const isIsoUtc = (value: unknown) =>
+  typeof value === 'string' && value.endsWith('Z') && new Date(value).toISOString() === value
+
+/** The one error shape, with exactly this status, reason phrase and message (a `code` may be added). */
+export function isError (t: Test, res: LightMyRequestResponse, status: number, error: string, message: string, what: string) {
+  t.equal(res.statusCode, status, `${what}: ${status}`)
+  const body = res.json()
+  t.equal(body.message, message, `${what}: message "${message}"`)
+  t.equal(body.error, error, `${what}: error "${error}"`)
+  t.equal(body.statusCode, status, `${what}: statusCode in the body`)
+  t.same(Object.keys(body).filter((k) => !['statusCode', 'error', 'message', 'code'].includes(k)), [],
+    `${what}: nothing but the error shape`)
 }

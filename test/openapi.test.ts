@@ -1,17 +1,7 @@
 import t from 'tap'
 import { build, isCredentials401, loginAs } from './helper.js'
+import { sample, type Schema } from './openapi-sample.js'
 
-type Schema = Record<string, unknown> & {
-  $ref?: string
-  type?: string | string[]
-  properties?: Record<string, Schema>
-  required?: string[]
-  anyOf?: Schema[]
-  enum?: unknown[]
-  format?: string
-  minLength?: number
-  minimum?: number
-}
 interface Operation {
   operationId?: string
   summary?: string
@@ -20,26 +10,6 @@ interface Operation {
   parameters?: Array<{ in: string, name: string, required?: boolean, schema: Schema }>
   requestBody?: { content: Record<string, { schema: Schema }> }
   responses: Record<string, unknown>
-}
-
-/** The smallest value that satisfies a schema: enough to get a request past validation. */
-function sample (schema: Schema, components: Record<string, Schema>): unknown {
-  if (schema.$ref !== undefined) return sample(components[schema.$ref.replace('#/components/schemas/', '')]!, components)
-  if (schema.enum !== undefined) return schema.enum[0]
-  if (schema.anyOf !== undefined) return sample(schema.anyOf[0]!, components)
-  switch (schema.type) {
-    case 'object': {
-      const out: Record<string, unknown> = {}
-      for (const key of schema.required ?? []) out[key] = sample(schema.properties![key]!, components)
-      return out
-    }
-    case 'integer': case 'number': return schema.minimum ?? 1
-    case 'boolean': return true
-    case 'string':
-      if (schema.format === 'email') return 'sample@example.com'
-      return 'sample-value-long-enough'.slice(0, Math.max(schema.minLength ?? 1, 12))
-    default: return null
-  }
 }
 
 t.test('the published document', async (t) => {

@@ -6,7 +6,7 @@ import adminRoutes from '../../routes/admin/index.js'
 import type { App } from '../../src/app.js'
 import { posts, users } from '../../src/db/schema.js'
 import { createPost } from '../../src/posts.js'
-import { build, isCredentials401, loginAs, type TestUser } from '../helper.js'
+import { build, isCredentials401, isError, isIsoUtc, loginAs, type TestUser } from '../helper.js'
 
 const ADMIN_VIEW_KEYS = ['avatar_url', 'bio', 'created_at', 'email', 'id', 'is_active', 'permissions', 'role', 'updated_at', 'username']
 const AUDIT_KEYS = ['action', 'actor_id', 'created_at', 'details', 'id', 'ip', 'target_id', 'target_type']
@@ -17,19 +17,7 @@ const LAST_ADMIN_CHANGE = 'Cannot demote or deactivate the last active admin'
 const LAST_ADMIN_DELETE = 'Cannot delete the last active admin'
 const MODERATOR_PERMISSIONS = ['post:create', 'post:delete_any', 'post:delete_own', 'post:edit_any', 'post:edit_own', 'post:like']
 
-const isIsoUtc = (value: unknown) =>
-  typeof value === 'string' && value.endsWith('Z') && new Date(value).toISOString() === value
 
-/** The one error shape, with exactly this status, reason phrase and message (a `code` may be added). */
-function isError (t: Test, res: LightMyRequestResponse, status: number, error: string, message: string, what: string) {
-  t.equal(res.statusCode, status, `${what}: ${status}`)
-  const body = res.json()
-  t.equal(body.message, message, `${what}: message "${message}"`)
-  t.equal(body.error, error, `${what}: error "${error}"`)
-  t.equal(body.statusCode, status, `${what}: statusCode in the body`)
-  t.same(Object.keys(body).filter((k) => !['statusCode', 'error', 'message', 'code'].includes(k)), [],
-    `${what}: nothing but the error shape`)
-}
 const badRequest = (t: Test, res: LightMyRequestResponse, message: string, what: string) =>
   isError(t, res, 400, 'Bad Request', message, what)
 const notAdmin = (t: Test, res: LightMyRequestResponse, what: string) =>

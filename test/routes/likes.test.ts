@@ -5,15 +5,8 @@ import t, { type Test } from 'tap'
 import type { App } from '../../src/app.js'
 import { likes, posts } from '../../src/db/schema.js'
 import { createPost } from '../../src/posts.js'
-import { build, isCredentials401, loginAs, setActive, type TestUser } from '../helper.js'
+import { build, isCredentials401, isError, loginAs, setActive, type TestUser } from '../helper.js'
 
-function isError (t: Test, res: LightMyRequestResponse, status: number, error: string, message: string, what: string) {
-  t.equal(res.statusCode, status, `${what}: ${status}`)
-  const body = res.json()
-  t.equal(body.message, message, `${what}: message "${message}"`)
-  t.equal(body.error, error, `${what}: error "${error}"`)
-  t.equal(body.statusCode, status, `${what}: statusCode in the body`)
-}
 const postNotFound = (t: Test, res: LightMyRequestResponse, what: string) =>
   isError(t, res, 404, 'Not Found', 'Post not found', what)
 const inactive = (t: Test, res: LightMyRequestResponse, what: string) =>

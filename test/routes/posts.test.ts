@@ -4,7 +4,7 @@ import t, { type Test } from 'tap'
 import type { App } from '../../src/app.js'
 import { likes, posts, users } from '../../src/db/schema.js'
 import { createPost } from '../../src/posts.js'
-import { build, isCredentials401, loginAs, setActive, type TestUser } from '../helper.js'
+import { build, isCredentials401, isError, isIsoUtc, loginAs, setActive, type TestUser } from '../helper.js'
 
 const POST_KEYS = ['author', 'content', 'created_at', 'id', 'like_count', 'title', 'updated_at']
 const POST_KEYS_WITH_LIKED = [...POST_KEYS, 'liked'].sort()
@@ -14,19 +14,7 @@ const PAGE_KEYS = ['has_more', 'items', 'limit', 'skip', 'total']
 const UNKNOWN_FIELD = 'body must NOT have additional properties'
 const BAD_JSON = 'Body is not valid JSON'
 
-const isIsoUtc = (value: unknown) =>
-  typeof value === 'string' && value.endsWith('Z') && new Date(value).toISOString() === value
 
-/** The one error shape, with exactly this status, reason phrase and message (a `code` may be added). */
-function isError (t: Test, res: LightMyRequestResponse, status: number, error: string, message: string, what: string) {
-  t.equal(res.statusCode, status, `${what}: ${status}`)
-  const body = res.json()
-  t.equal(body.message, message, `${what}: message "${message}"`)
-  t.equal(body.error, error, `${what}: error "${error}"`)
-  t.equal(body.statusCode, status, `${what}: statusCode in the body`)
-  t.same(Object.keys(body).filter((k) => !['statusCode', 'error', 'message', 'code'].includes(k)), [],
-    `${what}: nothing but the error shape`)
-}
 
 const badRequest = (t: Test, res: LightMyRequestResponse, message: string, what: string) =>
   isError(t, res, 400, 'Bad Request', message, what)

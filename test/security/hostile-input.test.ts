@@ -5,21 +5,11 @@ import t from 'tap'
 import type { App } from '../../src/app.js'
 import { createUser } from '../../src/users.js'
 import { build, login, PASSWORD } from '../helper.js'
+import { resolve, sample, type Schema } from '../openapi-sample.js'
 
 // Every operation of the published document gets the same barrage, built from its own schemas:
 // a route added tomorrow is attacked without anyone writing a line here.
 
-type Schema = Record<string, unknown> & {
-  $ref?: string
-  type?: string | string[]
-  properties?: Record<string, Schema>
-  required?: string[]
-  anyOf?: Schema[]
-  enum?: unknown[]
-  format?: string
-  minLength?: number
-  minimum?: number
-}
 interface Operation {
   security?: Array<Record<string, string[]>>
   parameters?: Array<{ in: string, name: string, schema: Schema }>
@@ -41,31 +31,6 @@ const CONTENT_TYPES = [
   'text/plain', 'application/xml', 'text/html', 'application/octet-stream', 'application/x-www-form-urlencoded',
   'multipart/form-data; boundary=x', 'application/json-patch+json', 'application/json; charset=utf-16', 'image/png'
 ]
-
-function resolve (schema: Schema, components: Record<string, Schema>): Schema {
-  return schema.$ref === undefined ? schema : resolve(components[schema.$ref.replace('#/components/schemas/', '')]!, components)
-}
-
-/** A value that satisfies the schema: with `all`, every property, not only the required ones. */
-function sample (schema: Schema, components: Record<string, Schema>, all = false): unknown {
-  const s = resolve(schema, components)
-  if (s.enum !== undefined) return s.enum[0]
-  if (s.anyOf !== undefined) return sample(s.anyOf[0]!, components, all)
-  switch (s.type) {
-    case 'object': {
-      const out: Record<string, unknown> = {}
-      const keys = all ? Object.keys(s.properties ?? {}) : (s.required ?? [])
-      for (const key of keys) out[key] = sample(s.properties![key]!, components, all)
-      return out
-    }
-    case 'integer': case 'number': return s.minimum ?? 1
-    case 'boolean': return true
-    case 'string':
-      if (s.format === 'email') return 'sample@example.com'
-      return 'sample-value-long-enough'.slice(0, Math.max(s.minLength ?? 1, 12))
-    default: return null
-  }
-}
 
 /** Values of every JSON type but the one the schema wants. */
 function wrongTypes (schema: Schema): unknown[] {
