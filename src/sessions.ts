@@ -15,8 +15,8 @@ export function tokenHash (token: string): string {
 }
 
 // Each function below writes in one transaction: with synchronous=FULL every commit is an fsync
-// on the event loop, so a login costs two commits instead of three. (Inside a caller's transaction
-// these nest as savepoints.)
+// on the event loop. Inside a caller's transaction they nest as savepoints, which is how
+// plugins/tokens.ts makes a login or a refresh a single commit.
 
 /** Starts a login session; expired sessions are swept here, where logins already pay for argon2. */
 export function createSession (db: Db, userId: number, ttl: number): string {

@@ -137,12 +137,12 @@ export function countActiveAdmins (db: Db): number {
 
 /** Points the user at another avatar file (or none); returns the file it replaced, read in the same transaction. */
 export function setAvatar (db: Db, id: number, avatar: string | null): { user: UserRow, previous: string | null } {
-  return db.transaction((tx) => {
-    const before = tx.select().from(users).where(eq(users.id, id)).get()
+  return db.transaction(() => {
+    const before = db.select().from(users).where(eq(users.id, id)).get()
     if (before === undefined) throw httpErrors.notFound('User not found')
     // Removing an avatar that is not there changes nothing, updated_at included.
     if (before.avatar === avatar) return { user: before, previous: null }
-    const user = tx.update(users).set({ avatar, updatedAt: now() }).where(eq(users.id, id)).returning().get()!
+    const user = db.update(users).set({ avatar, updatedAt: now() }).where(eq(users.id, id)).returning().get()!
     return { user, previous: before.avatar }
   }, { behavior: 'immediate' })
 }
@@ -153,15 +153,15 @@ export function setAvatar (db: Db, id: number, avatar: string | null): { user: U
  * Returns the user's avatar file, for the caller to remove now that the row is gone.
  */
 export function deleteUser (db: Db, id: number, ctx: AuditContext): string | null {
-  return db.transaction((tx) => {
-    const user = tx.select().from(users).where(eq(users.id, id)).get()
+  return db.transaction(() => {
+    const user = db.select().from(users).where(eq(users.id, id)).get()
     if (user === undefined) throw httpErrors.notFound('User not found')
-    if (user.role === 'admin' && user.isActive && countActiveAdmins(tx as unknown as Db) <= 1) {
+    if (user.role === 'admin' && user.isActive && countActiveAdmins(db) <= 1) {
       throw httpErrors.conflict('Cannot delete the last active admin')
     }
-    tx.delete(sessions).where(eq(sessions.userId, id)).run()
-    tx.delete(users).where(eq(users.id, id)).run()
-    recordAudit(tx as unknown as Db, ctx, {
+    db.delete(sessions).where(eq(sessions.userId, id)).run()
+    db.delete(users).where(eq(users.id, id)).run()
+    recordAudit(db, ctx, {
       action: ctx.actorId === id ? 'user.delete_self' : 'user.delete',
       targetType: 'user',
       targetId: id,
@@ -181,19 +181,19 @@ export interface AdminChange {
  * no active admin behind, whether the admin acts on another account or on their own.
  */
 export function changeUserStanding (db: Db, id: number, change: AdminChange, ctx: AuditContext): UserRow {
-  return db.transaction((tx) => {
-    const user = tx.select().from(users).where(eq(users.id, id)).get()
+  return db.transaction(() => {
+    const user = db.select().from(users).where(eq(users.id, id)).get()
     if (user === undefined) throw httpErrors.notFound('User not found')
     const role = change.role ?? user.role
     const isActive = change.isActive ?? user.isActive
     const losesAdmin = user.role === 'admin' && user.isActive && (role !== 'admin' || !isActive)
-    if (losesAdmin && countActiveAdmins(tx as unknown as Db) <= 1) {
+    if (losesAdmin && countActiveAdmins(db) <= 1) {
       throw httpErrors.conflict('Cannot demote or deactivate the last active admin')
     }
     if (role === user.role && isActive === user.isActive) return user
-    const updated = tx.update(users).set({ role, isActive, updatedAt: now() }).where(eq(users.id, id)).returning().get()!
+    const updated = db.update(users).set({ role, isActive, updatedAt: now() }).where(eq(users.id, id)).returning().get()!
     const audit = (action: string, from: unknown, to: unknown) =>
-      recordAudit(tx as unknown as Db, ctx, { action, targetType: 'user', targetId: id, details: { from, to } })
+      recordAudit(db, ctx, { action, targetType: 'user', targetId: id, details: { from, to } })
     if (role !== user.role) audit('user.role_change', user.role, role)
     if (isActive !== user.isActive) audit('user.activation_change', user.isActive, isActive)
     return updated
