@@ -203,6 +203,15 @@ t.test('the real server starts, migrates, serves, and drains in-flight requests 
     : 'the login had completed before SIGTERM was handled (the drain was not exercised this time)')
 
   await t.rejects(fetch(`${base}/health`, { signal: AbortSignal.timeout(2000) }), 'nothing listens any more')
+
+  // The whole log of this run, as an operator would collect it: structured, and free of secrets.
+  const log = server.output().stdout
+  t.ok(entries.length > 5 && entries.every((e) => typeof e.msg === 'string'), 'the log is JSON lines')
+  t.ok(entries.filter((e) => e.msg === 'incoming request').every((e) => typeof e.reqId === 'string'), 'every request has an id')
+  for (const [what, secret] of [['the password', credentials.password], ['an access token', access],
+    ['the last access token', pair.access_token ?? ''], ['a password hash', '$argon2'], ['a bearer header', 'Bearer ']] as const) {
+    t.notOk(secret !== '' && log.includes(secret), `no ${what} in the log`)
+  }
 })
 
 t.test('invalid configuration stops start-up with a message naming the variable', async (t) => {
