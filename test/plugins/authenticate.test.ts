@@ -1,4 +1,6 @@
 import { createHmac } from 'node:crypto'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { b64url, build, CREDENTIALS_401, isCredentials401, loginAs, signAccess, TEST_SECRET } from '../helper.js'
 
@@ -80,16 +82,24 @@ t.test('a token whose header carries jwk, jku, x5u or kid is judged by the serve
   const alice = await loginAs(app)
   const claims = JSON.parse(Buffer.from(alice.access.split('.')[1]!, 'base64url').toString())
   const attackerKey = 'attacker-chosen-secret-of-enough-length!!'
+  // A key server the attacker points at: the app must never fetch from it.
+  let fetched = 0
+  const keyServer = createServer((_req, res) => { fetched++; res.end(JSON.stringify({ keys: [{ kty: 'oct', k: b64url(attackerKey) }] })) })
+  await new Promise<void>((resolve) => keyServer.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise((resolve) => keyServer.close(resolve)))
+  const keyUrl = `http://127.0.0.1:${(keyServer.address() as AddressInfo).port}`
   for (const extra of [
     { jwk: { kty: 'oct', k: b64url(attackerKey) } },
-    { jku: 'http://127.0.0.1:9/keys.json' },
-    { x5u: 'http://127.0.0.1:9/cert.pem' },
-    { kid: '../../../../dev/null' }
+    { jku: `${keyUrl}/keys.json` },
+    { x5u: `${keyUrl}/cert.pem` },
+    { kid: '../../../../dev/null' },
+    { kid: keyUrl, jku: `${keyUrl}/keys.json`, x5c: ['MIIB'] }
   ]) {
     const token = hmacToken({ alg: 'HS256', typ: 'JWT', ...extra }, claims, 'sha256', attackerKey)
     const res = await app.inject({ url: '/users/me', headers: { authorization: `Bearer ${token}` } })
-    t.ok(isCredentials401(res), `${Object.keys(extra)[0]}: refused`)
+    t.ok(isCredentials401(res), `${Object.keys(extra).join('+')}: refused`)
   }
+  t.equal(fetched, 0, 'no request was made to the URLs in the token headers')
 })
 
 t.test('the user is read from the database on every request', async (t) => {
