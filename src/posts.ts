@@ -138,7 +138,9 @@ export function createPost (db: Db, authorId: number, input: { title: string, co
   return row.id
 }
 
+/** An empty change is a no-op: updated_at moves only when something did. */
 export function updatePost (db: Db, id: number, change: { title?: string, content?: string }): void {
+  if (change.title === undefined && change.content === undefined) return
   statementsFor(db).update.run({ id, title: change.title ?? null, content: change.content ?? null, at: now() })
 }
 

@@ -385,6 +385,10 @@ t.test('PATCH and DELETE /posts/{id}', async (t) => {
     const id = await newPost(alice)
     backdate(id)
     const before = (await api.get(`/posts/${id}`)).json()
+
+    const empty = await api.patch(alice, id, {})
+    t.equal(empty.statusCode, 200, 'an empty PATCH is a 200')
+    t.equal(empty.json().updated_at, before.updated_at, 'and changes nothing, updated_at included')
     const startedAt = new Date().toISOString()
 
     const title = await api.patch(alice, id, { title: 'New title' })
