@@ -2,7 +2,7 @@ import { httpErrors } from '@fastify/sensible'
 import { and, desc, eq, ne, sql } from 'drizzle-orm'
 import { isUniqueViolation, type Db } from './db/client.js'
 import { recordAudit, type AuditContext } from './audit.js'
-import { sessions, users, type Role, type UserRow } from './db/schema.js'
+import { users, type Role, type UserRow } from './db/schema.js'
 import { toPage, type PageRequest } from './pagination.js'
 import { hashPassword, isCommonPassword } from './passwords.js'
 import { ROLE_PERMISSIONS } from './permissions.js'
@@ -159,7 +159,7 @@ export function deleteUser (db: Db, id: number, ctx: AuditContext): string | nul
     if (user.role === 'admin' && user.isActive && countActiveAdmins(db) <= 1) {
       throw httpErrors.conflict('Cannot delete the last active admin')
     }
-    db.delete(sessions).where(eq(sessions.userId, id)).run()
+    // Sessions, refresh tokens, posts and likes go with the row (ON DELETE CASCADE).
     db.delete(users).where(eq(users.id, id)).run()
     recordAudit(db, ctx, {
       action: ctx.actorId === id ? 'user.delete_self' : 'user.delete',
