@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { httpErrors } from '@fastify/sensible'
 import sharp from 'sharp'
 import type { Db } from './db/client.js'
+import { concurrencyLimit } from './limit.js'
 import type { UserRow } from './db/schema.js'
 import { setAvatar } from './users.js'
 
@@ -37,22 +38,7 @@ const tooManyPixels = () => Object.assign(
 
 // sharp decodes and encodes on libuv's thread pool, never on the event loop. The pool (4 threads by
 // default) also runs argon2 and fs, so at most two images are processed at a time; others wait their turn.
-const MAX_CONCURRENT = 2
-let running = 0
-const waiting: Array<() => void> = []
-
-async function limited<T> (work: () => Promise<T>): Promise<T> {
-  if (running < MAX_CONCURRENT) running++
-  else await new Promise<void>((resolve) => waiting.push(resolve))
-  try {
-    return await work()
-  } finally {
-    // A waiter takes over the slot directly, so nobody can overtake it in between.
-    const next = waiting.shift()
-    if (next === undefined) running--
-    else next()
-  }
-}
+const limited = concurrencyLimit(2)
 
 /**
  * Turns an upload into the stored avatar: oriented upright, cropped to a centred square, resized,

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os'
 import { hash, verify, type Options } from '@node-rs/argon2'
 import { dictionary } from '@zxcvbn-ts/language-common'
+import { concurrencyLimit } from './limit.js'
 
 export const PASSWORD_MIN_LENGTH = 8
 export const PASSWORD_MAX_LENGTH = 128
@@ -18,20 +19,7 @@ export const ARGON2_OPTIONS = {
  * machine would still starve it. At most (cores - 1) hashes run at once, the rest queue, so other
  * requests keep a core during a login storm (bench/: p99 of /users/me under a storm).
  */
-const ARGON2_SLOTS = Math.max(1, availableParallelism() - 1)
-let running = 0
-const waiting: Array<() => void> = []
-
-async function limited<T> (work: () => Promise<T>): Promise<T> {
-  if (running >= ARGON2_SLOTS) await new Promise<void>((resolve) => waiting.push(resolve))
-  running++
-  try {
-    return await work()
-  } finally {
-    running--
-    waiting.shift()?.()
-  }
-}
+const limited = concurrencyLimit(Math.max(1, availableParallelism() - 1))
 
 /** The password is hashed verbatim (NIST 800-63B): no trimming, no normalization. */
 export function hashPassword (password: string): Promise<string> {
