@@ -1,7 +1,8 @@
 import { defineConfig } from 'drizzle-kit'
 
-export default defineConfig({
-  dialect: 'sqlite',
-  schema: './src/db/schema.ts',
-  out: './drizzle'
-})
+// One config per engine: `npm run db:generate` runs both (DIALECT=postgres picks the second).
+const postgres = process.env.DIALECT === 'postgres'
+
+export default defineConfig(postgres
+  ? { dialect: 'postgresql', schema: './src/db/postgres/schema.ts', out: './drizzle/postgres' }
+  : { dialect: 'sqlite', schema: './src/db/sqlite/schema.ts', out: './drizzle/sqlite' })

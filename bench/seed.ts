@@ -1,8 +1,9 @@
 // Seeds a benchmark database: the real migrations, then rows written straight with better-sqlite3.
 // One argon2 hash is computed and shared by every user, so seeding thousands of users takes no time.
 import { rmSync } from 'node:fs'
-import { migrateDatabase, openDatabase } from '../src/db/client.js'
-import { hashPassword } from '../src/passwords.js'
+import BetterSqlite from 'better-sqlite3'
+import { migrateDatabase } from '../src/db/index.js'
+import { hashPassword } from '../src/domain/passwords.js'
 
 export const BENCH_PASSWORD = 'bench passphrase, not a real one'
 
@@ -55,10 +56,9 @@ export async function seedDatabase (path: string, options: SeedOptions): Promise
   const started = performance.now()
   for (const suffix of ['', '-wal', '-shm']) rmSync(path + suffix, { force: true })
   const passwordHash = await hashPassword(BENCH_PASSWORD)
-  const db = openDatabase(path)
+  await migrateDatabase(path)
+  const sqlite = new BetterSqlite(path)
   try {
-    migrateDatabase(db)
-    const sqlite = db.$client
     const random = prng(42)
     const insertUser = sqlite.prepare(
       'insert into users (id, email, username, password_hash, role, is_active, bio, created_at, updated_at) ' +
@@ -89,11 +89,11 @@ export async function seedDatabase (path: string, options: SeedOptions): Promise
     options.log?.(`seeded ${options.users} users, ${options.posts} posts, ${likes} likes in ${ms} ms`)
     return { users: options.users, posts: options.posts, likes, ms }
   } finally {
-    db.$client.close()
+    sqlite.close()
   }
 }
 
-type Sqlite = ReturnType<typeof openDatabase>['$client']
+type Sqlite = BetterSqlite.Database
 
 function insertPosts (sqlite: Sqlite, random: () => number, firstId: number, lastId: number, users: number): void {
   const insertPost = sqlite.prepare(
@@ -111,9 +111,8 @@ function insertPosts (sqlite: Sqlite, random: () => number, firstId: number, las
  */
 export function growPosts (path: string, total: number, options: { batch?: number, log?: (line: string) => void } = {}): number {
   const batch = options.batch ?? 50_000
-  const db = openDatabase(path)
+  const sqlite = new BetterSqlite(path)
   try {
-    const sqlite = db.$client
     const users = (sqlite.prepare('select count(*) as n from users').get() as { n: number }).n
     let have = (sqlite.prepare('select coalesce(max(id), 0) as n from posts').get() as { n: number }).n
     const random = prng(have + 7)
@@ -128,6 +127,6 @@ export function growPosts (path: string, total: number, options: { batch?: numbe
     sqlite.pragma('wal_checkpoint(TRUNCATE)')
     return have
   } finally {
-    db.$client.close()
+    sqlite.close()
   }
 }

@@ -2,10 +2,10 @@ import fastifyJwt from '@fastify/jwt'
 import { httpErrors } from '@fastify/sensible'
 import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import type { Role } from '../src/db/schema.js'
-import { hasPermission, type Permission } from '../src/permissions.js'
-import { prepareCurrentUserQuery } from '../src/sessions.js'
-import type { CurrentUser } from '../src/users.js'
+import type { Role } from '../src/db/index.js'
+import { hasPermission, type Permission } from '../src/domain/permissions.js'
+import { currentUserQuery } from '../src/domain/sessions.js'
+import type { CurrentUser } from '../src/domain/users.js'
 
 export interface AccessClaims {
   sub: string
@@ -61,6 +61,17 @@ export function credentialsError () {
   })
 }
 
+/**
+ * The 401 of a refused login: a wrong password, an unknown account, or a password replaced (or an
+ * account deleted) while the login was verifying it. One body for all, so none tells which.
+ */
+export function loginError () {
+  return Object.assign(httpErrors.unauthorized('Incorrect username or password'), {
+    code: 'INVALID_LOGIN',
+    headers: { 'www-authenticate': 'Bearer' }
+  })
+}
+
 /** The caller on a route guarded by `authenticate` or stronger; the 401 if a guard was forgotten. */
 export function userOf (request: FastifyRequest): CurrentUser {
   if (!request.user) throw credentialsError()
@@ -101,10 +112,10 @@ async function authPlugin (app: FastifyInstance) {
     verify: { algorithms: ['HS256'], requiredClaims: ['exp', 'sub', 'sid', 'type'], cache: 10_000 }
   })
 
-  const findCurrentUser = prepareCurrentUserQuery(app.db)
+  const findCurrentUser = currentUserQuery(app.db)
 
   /** Who the token says is calling, re-read from the database; undefined whenever anything is off. */
-  function resolveUser (request: FastifyRequest): CurrentUser | undefined {
+  async function resolveUser (request: FastifyRequest): Promise<CurrentUser | undefined> {
     const token = bearerToken(request)
     if (token === undefined) return undefined
     let claims: AccessClaims
@@ -115,12 +126,12 @@ async function authPlugin (app: FastifyInstance) {
     }
     if (claims.type !== 'access' || typeof claims.sid !== 'string' ||
       typeof claims.sub !== 'string' || !USER_ID.test(claims.sub)) return undefined
-    return findCurrentUser(Number(claims.sub), claims.sid)
+    return await findCurrentUser(Number(claims.sub), claims.sid)
   }
 
   async function requireUser (request: FastifyRequest): Promise<CurrentUser> {
     if (request.user) return request.user
-    const user = resolveUser(request)
+    const user = await resolveUser(request)
     if (user === undefined) {
       request.log.info({ hasAuthorization: request.headers.authorization !== undefined }, 'authentication refused')
       throw credentialsError()
@@ -138,7 +149,7 @@ async function authPlugin (app: FastifyInstance) {
   app.decorate('authenticate', guard(async (request) => { await requireUser(request) }, {}))
 
   app.decorate('authenticateOptional', guard(async (request) => {
-    request.user = resolveUser(request) ?? null
+    request.user = await resolveUser(request) ?? null
   }, { auth: 'optional' }))
 
   app.decorate('requireActiveUser', guard(async (request) => { await requireActive(request) }, { active: true }))

@@ -1,18 +1,19 @@
 import fp from 'fastify-plugin'
-import { migrateDatabase, openDatabase, type Db } from '../src/db/client.js'
+import { migrateDatabase, openDatabase, type Database } from '../src/db/index.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    db: Db
+    db: Database
   }
 }
 
-/** Opens the SQLite database, brings its schema up to date, and closes it when the app closes. */
+/** Opens the database DATABASE_URL names, brings its schema up to date, and closes it when the app closes. */
 export default fp(async (app) => {
-  const db = openDatabase(app.config.databaseUrl)
-  migrateDatabase(db)
+  const { databaseUrl, databasePoolSize } = app.config
+  await migrateDatabase(databaseUrl)
+  const db = openDatabase(databaseUrl, { poolSize: databasePoolSize, log: app.log })
   app.decorate('db', db)
   app.addHook('onClose', async () => {
-    db.$client.close()
+    await db.close()
   })
 }, { name: 'db', dependencies: ['config'] })

@@ -17,9 +17,22 @@ function clientMessage (err: FastifyError): string {
   return err.message
 }
 
-/** One shape for every error; a 5xx never says more than its name. */
+/**
+ * One shape for every error; a 5xx never says more than its name. A database or Redis that cannot be
+ * reached is a 503 with Retry-After (the client may simply try again), not a 500: nothing is broken
+ * in the request, and the pool reconnects by itself when the service is back.
+ */
 export default fp(async (app) => {
   app.setErrorHandler((err: FastifyError & { headers?: Record<string, string>, expose?: boolean }, request, reply) => {
+    if (app.db.isUnavailable(err) || app.redisUnavailable(err)) {
+      request.log.error({ err: { message: err.message, code: err.code } }, 'database or Redis unavailable')
+      return reply.code(503).header('retry-after', '5')
+        .send(body(503, 'The service is temporarily unavailable; try again shortly', 'SERVICE_UNAVAILABLE'))
+    }
+    if (app.db.isForeignKeyViolation(err)) {
+      // Something the request refers to was deleted while it ran (a racing delete).
+      return reply.code(409).send(body(409, 'A resource this request refers to was removed meanwhile; try again', 'CONCURRENT_CHANGE'))
+    }
     const status = err.validation ? 400 : (err.statusCode ?? 500)
     if (status >= 500 && err.expose !== true) {
       request.log.error({ err }, 'request failed')
@@ -33,4 +46,4 @@ export default fp(async (app) => {
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send(body(404, `Route ${request.method} ${request.url.split('?')[0]} not found`, 'ROUTE_NOT_FOUND'))
   })
-}, { name: 'errors' })
+}, { name: 'errors', dependencies: ['db', 'counters'] })

@@ -2,11 +2,12 @@ import { createHmac } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { createSigner, createVerifier } from 'fast-jwt'
 import fp from 'fastify-plugin'
+import type { Database } from '../src/db/index.js'
 import {
   createSession, newId, recordRefreshToken, revokeAllSessions,
   revokeSessionOfToken, spendRefreshToken
-} from '../src/sessions.js'
-import { credentialsError } from './auth.js'
+} from '../src/domain/sessions.js'
+import { credentialsError, loginError } from './auth.js'
 
 export interface TokenPair {
   access_token: string
@@ -23,14 +24,18 @@ interface RefreshClaims {
 }
 
 export interface TokenService {
-  /** Starts a new session for the user and returns its first token pair. */
-  issue: (userId: number) => TokenPair
+  /**
+   * Starts a new session for the user and returns its first token pair, if `verifiedHash` (the
+   * password hash the caller checked) is still the user's; otherwise throws the login's 401.
+   * Inside a caller's transaction (`tx`), joins it.
+   */
+  issue: (userId: number, verifiedHash: string, tx?: Database) => Promise<TokenPair>
   /** Spends a refresh token for a new pair in the same session; throws the 401 otherwise. */
-  refresh: (refreshToken: string, log?: FastifyBaseLogger) => TokenPair
+  refresh: (refreshToken: string, log?: FastifyBaseLogger) => Promise<TokenPair>
   /** Ends the session a refresh token belongs to. Never fails: logout is idempotent. */
-  logout: (refreshToken: string) => void
+  logout: (refreshToken: string) => Promise<void>
   /** Ends every session of the user, so every token issued until now stops working. */
-  logoutAll: (userId: number) => void
+  logoutAll: (userId: number, tx?: Database) => Promise<void>
 }
 
 declare module 'fastify' {
@@ -50,10 +55,10 @@ async function tokensPlugin (app: FastifyInstance) {
     requiredClaims: ['exp', 'sub', 'sid', 'jti', 'type']
   })
 
-  function pair (userId: number, sessionId: string): TokenPair {
+  async function pair (tx: Database, userId: number, sessionId: string): Promise<TokenPair> {
     const sub = String(userId)
     const refreshToken = signRefresh({ sub, sid: sessionId, jti: newId(32), type: 'refresh' })
-    recordRefreshToken(app.db, sessionId, refreshToken, refreshTokenTtl)
+    await recordRefreshToken(tx, sessionId, refreshToken, refreshTokenTtl)
     return {
       // jti makes every access token unique, even two issued in the same second.
       access_token: app.jwt.sign({ sub, sid: sessionId, type: 'access', jti: newId() }),
@@ -64,12 +69,17 @@ async function tokensPlugin (app: FastifyInstance) {
   }
 
   const service: TokenService = {
-    issue (userId) {
+    async issue (userId, verifiedHash, db = app.db) {
       // One transaction: one commit (one fsync) for the session and its first refresh token.
-      return app.db.transaction(() => pair(userId, createSession(app.db, userId, refreshTokenTtl)))
+      const tokens = await db.transaction(async (tx) => {
+        const sessionId = await createSession(tx, userId, verifiedHash, refreshTokenTtl)
+        return sessionId === undefined ? undefined : await pair(tx, userId, sessionId)
+      })
+      if (tokens === undefined) throw loginError()
+      return tokens
     },
 
-    refresh (refreshToken, log = app.log) {
+    async refresh (refreshToken, log = app.log) {
       let claims: RefreshClaims
       try {
         claims = verifyRefresh(refreshToken) as RefreshClaims
@@ -79,9 +89,9 @@ async function tokensPlugin (app: FastifyInstance) {
       if (claims.type !== 'refresh' || typeof claims.sid !== 'string') throw credentialsError()
       // Spending the old token and recording the new one commit together: one fsync, and no
       // state where the old token is spent but its successor does not exist.
-      const outcome = app.db.transaction(() => {
-        const spent = spendRefreshToken(app.db, refreshToken, claims.sid)
-        return spent.ok ? { ...spent, tokens: pair(spent.userId, spent.sessionId) } : spent
+      const outcome = await app.db.transaction(async (tx) => {
+        const spent = await spendRefreshToken(tx, refreshToken, claims.sid)
+        return spent.ok ? { ...spent, tokens: await pair(tx, spent.userId, spent.sessionId) } : spent
       })
       if (!outcome.ok) {
         if (outcome.reason === 'reused') log.warn({ sessionId: claims.sid, userId: claims.sub }, 'refresh token reused: session revoked')
@@ -92,12 +102,12 @@ async function tokensPlugin (app: FastifyInstance) {
       return outcome.tokens
     },
 
-    logout (refreshToken) {
-      revokeSessionOfToken(app.db, refreshToken)
+    async logout (refreshToken) {
+      await revokeSessionOfToken(app.db, refreshToken)
     },
 
-    logoutAll (userId) {
-      revokeAllSessions(app.db, userId)
+    async logoutAll (userId, db = app.db) {
+      await revokeAllSessions(db, userId)
     }
   }
   app.decorate('tokens', service)

@@ -3,7 +3,7 @@ import { resolve } from 'node:path'
 import fastifyStatic from '@fastify/static'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { AVATAR_FILE } from '../src/avatars.js'
+import { AVATAR_FILE } from '../src/domain/avatars.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

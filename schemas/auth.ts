@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import { PASSWORD_MAX_LENGTH } from '../src/passwords.js'
+import { PASSWORD_MAX_LENGTH } from '../src/domain/passwords.js'
 
 const Jwt = Type.String({ minLength: 1, maxLength: 4096 })
 

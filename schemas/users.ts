@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox'
-import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../src/passwords.js'
-import { PERMISSIONS } from '../src/permissions.js'
-import { ROLES } from '../src/db/schema.js'
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../src/domain/passwords.js'
+import { PERMISSIONS } from '../src/domain/permissions.js'
+import { ROLES } from '../src/db/roles.js'
 import { Id, ref, Timestamp } from './common.js'
 
 export const Username = Type.String({

@@ -1,18 +1,91 @@
-// Runs tap and ends with the plain "N passed, N failed" line that CI reads.
+// Runs the tap suite on SQLite and, when TEST_DATABASE_URL is set, again on PostgreSQL (with Redis when
+// TEST_REDIS_URL is set, and test/services/, which needs both), then ends with the plain
+// "N passed, N failed" line that CI reads. Under CI the PostgreSQL run is required, not optional.
 import { spawn } from 'node:child_process'
+import { readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import pg from 'pg'
+import { Redis } from 'ioredis'
 
-const child = spawn('tap', process.argv.slice(2), { stdio: ['ignore', 'pipe', 'inherit'], shell: false })
-let tail = ''
-child.stdout.on('data', (chunk) => {
-  process.stdout.write(chunk)
-  tail = (tail + chunk.toString()).slice(-4096)
-})
-child.on('close', (code, signal) => {
-  const summary = /# \{ total: (\d+)(?:, pass: (\d+))?(?:, fail: (\d+))?(?:, skip: (\d+))?(?:, todo: (\d+))?/.exec(tail)
-  if (summary) {
-    const [, total, pass = '0', fail = '0', skip = '0'] = summary
-    const failed = Number(fail) + Math.max(0, Number(total) - Number(pass) - Number(fail) - Number(skip) - Number(summary[5] ?? 0))
-    console.log(`\n${pass} passed, ${failed} failed` + (Number(skip) > 0 ? `, ${skip} skipped` : ''))
+const args = process.argv.slice(2)
+const ci = process.env.CI === 'true' || process.env.CI === '1'
+const { TEST_DATABASE_URL: databaseUrl, TEST_REDIS_URL: redisUrl } = process.env
+
+function testFiles (dir = 'test') {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) return testFiles(path)
+    return entry.name.endsWith('.test.ts') ? [path] : []
+  }).sort()
+}
+
+/** Runs tap on `files` with `env`; resolves with its counts and exit code. */
+function tap (label, files, env) {
+  console.log(`\n# ${label}`)
+  return new Promise((resolve) => {
+    const child = spawn('tap', [...args, ...(args.some((a) => a.endsWith('.ts')) ? [] : files)], {
+      stdio: ['ignore', 'pipe', 'inherit'], shell: false, env: { ...process.env, ...env }
+    })
+    let tail = ''
+    child.stdout.on('data', (chunk) => {
+      process.stdout.write(chunk)
+      tail = (tail + chunk.toString()).slice(-4096)
+    })
+    child.on('close', (code, signal) => {
+      const summary = /# \{ total: (\d+)(?:, pass: (\d+))?(?:, fail: (\d+))?(?:, skip: (\d+))?(?:, todo: (\d+))?/.exec(tail)
+      const [, total = '0', pass = '0', fail = '0', skip = '0', todo = '0'] = summary ?? []
+      const failed = Number(fail) + Math.max(0, Number(total) - Number(pass) - Number(fail) - Number(skip) - Number(todo))
+      resolve({ passed: Number(pass), failed: summary ? failed : 1, skipped: Number(skip), code: code ?? (signal ? 1 : 0) })
+    })
+  })
+}
+
+async function reachable () {
+  const problems = []
+  try {
+    const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 5000 })
+    await client.connect()
+    await client.end()
+  } catch (err) {
+    problems.push(`PostgreSQL at TEST_DATABASE_URL does not answer: ${err.message}`)
   }
-  process.exit(code ?? (signal ? 1 : 0))
-})
+  if (redisUrl !== undefined) {
+    const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 5000, retryStrategy: () => null })
+    try {
+      await redis.connect()
+      await redis.ping()
+    } catch (err) {
+      problems.push(`Redis at TEST_REDIS_URL does not answer: ${err.message}`)
+    } finally {
+      redis.disconnect()
+    }
+  }
+  return problems
+}
+
+const all = testFiles()
+const runs = []
+if (databaseUrl === undefined || databaseUrl === '') {
+  if (ci) {
+    console.error('CI is set but TEST_DATABASE_URL is not: the PostgreSQL run is required in CI (see .ci/run)')
+    process.exit(1)
+  }
+  console.log('# TEST_DATABASE_URL is not set: SQLite only (README "Tests" says how to add PostgreSQL and Redis)')
+} else {
+  const problems = await reachable()
+  if (problems.length > 0) {
+    console.error(problems.join('\n'))
+    process.exit(1)
+  }
+}
+
+runs.push(await tap('SQLite', all.filter((f) => !f.startsWith(join('test', 'services'))), {}))
+if (databaseUrl !== undefined && databaseUrl !== '') {
+  runs.push(await tap(`PostgreSQL${redisUrl === undefined ? '' : ' and Redis'}`, all, { TEST_ENGINE: 'postgres' }))
+}
+
+const passed = runs.reduce((n, r) => n + r.passed, 0)
+const failed = runs.reduce((n, r) => n + r.failed, 0)
+const skipped = runs.reduce((n, r) => n + r.skipped, 0)
+console.log(`\n${passed} passed, ${failed} failed` + (skipped > 0 ? `, ${skipped} skipped` : ''))
+process.exit(runs.some((r) => r.code !== 0) || failed > 0 ? 1 : 0)

@@ -5,6 +5,7 @@ import Fastify from 'fastify'
 import type { DestinationStream } from 'pino'
 import authPlugin from '../plugins/auth.js'
 import configPlugin from '../plugins/config.js'
+import countersPlugin from '../plugins/counters.js'
 import dbPlugin from '../plugins/db.js'
 import errorsPlugin from '../plugins/errors.js'
 import gracefulPlugin from '../plugins/graceful.js'
@@ -60,6 +61,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
 
   await app.register(configPlugin, { config })
   await app.register(dbPlugin)
+  await app.register(countersPlugin)
   await app.register(sensible)
   await app.register(securityPlugin)
   await app.register(formbody, { bodyLimit: 16 * 1024 })

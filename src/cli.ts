@@ -1,8 +1,7 @@
 import { parseArgs } from 'node:util'
 import { loadConfig } from './config.js'
-import { migrateDatabase, openDatabase } from './db/client.js'
-import { ROLES, type Role } from './db/schema.js'
-import { createUser } from './users.js'
+import { migrateDatabase, openDatabase, ROLES, type Role } from './db/index.js'
+import { createUser } from './domain/users.js'
 
 const USAGE = `Usage: npm run cli -- <command>
 
@@ -15,10 +14,8 @@ async function main (argv: string[]): Promise<number> {
   const [command, ...rest] = argv
   const config = loadConfig()
   if (command === 'migrate') {
-    const db = openDatabase(config.databaseUrl)
-    migrateDatabase(db)
-    db.$client.close()
-    console.log(`Migrations applied to ${config.databaseUrl}`)
+    await migrateDatabase(config.databaseUrl)
+    console.log(`Migrations applied to ${redacted(config.databaseUrl)}`)
     return 0
   }
   if (command === 'create-user') {
@@ -46,18 +43,23 @@ async function main (argv: string[]): Promise<number> {
       console.error(problem)
       return 2
     }
-    const db = openDatabase(config.databaseUrl)
-    migrateDatabase(db)
+    await migrateDatabase(config.databaseUrl)
+    const db = openDatabase(config.databaseUrl, { poolSize: 1 })
     try {
       const user = await createUser(db, { email, username, password, role: role as Role })
       console.log(`Created ${user.role} ${user.username} (id ${user.id})`)
       return 0
     } finally {
-      db.$client.close()
+      await db.close()
     }
   }
   console.error(USAGE)
   return command === undefined || command === 'help' || command === '--help' ? 0 : 2
+}
+
+/** A database URL without its password, fit for a terminal or a log. */
+function redacted (url: string): string {
+  return url.replace(/^(postgres(?:ql)?:\/\/[^:/@]*):[^@]*@/i, '$1:***@')
 }
 
 /** The same bounds the API enforces on registration. */

@@ -7,7 +7,14 @@ export interface Config {
   nodeEnv: string
   host: string
   port: number
+  /** A SQLite file path, or a postgres:// URL (src/db/index.ts picks the engine from it). */
   databaseUrl: string
+  /** PostgreSQL connections this process may hold at once. */
+  databasePoolSize: number
+  /** Shared counters (rate limit, login failures) when set; per process otherwise. */
+  redisUrl?: string
+  /** Prefix of every Redis key, so several deployments (or test runs) can share one Redis. */
+  redisKeyPrefix: string
   jwtSecret: string
   accessTokenTtl: number
   refreshTokenTtl: number
@@ -112,7 +119,9 @@ function jwtSecret (env: Env, nodeEnv: string, databaseUrl: string): { secret: s
   if (nodeEnv === 'production') throw new ConfigError('JWT_SECRET', 'is required when NODE_ENV=production')
   if (databaseUrl === ':memory:') return { secret: randomBytes(48).toString('base64url') }
 
-  const file = resolve(dirname(databaseUrl), '.jwt-secret')
+  // Beside a SQLite file; for PostgreSQL in ./data/, shared by the processes of one machine only
+  // (several machines need JWT_SECRET).
+  const file = resolve(isPostgresUrl(databaseUrl) ? './data' : dirname(databaseUrl), '.jwt-secret')
   if (existsSync(file)) {
     const secret = readFileSync(file, 'utf8').trim()
     if (Buffer.byteLength(secret, 'utf8') < MIN_SECRET_BYTES) {
@@ -131,21 +140,61 @@ function jwtSecret (env: Env, nodeEnv: string, databaseUrl: string): { secret: s
   return { secret, generatedSecretFile: file }
 }
 
+const isPostgresUrl = (url: string) => /^postgres(ql)?:\/\//i.test(url)
+
+function databaseUrl (env: Env): string {
+  const raw = text(env, 'DATABASE_URL', './data/inkwell.db')
+  if (isPostgresUrl(raw)) {
+    let url: URL | undefined
+    try {
+      url = new URL(raw)
+    } catch {
+      url = undefined
+    }
+    if (url === undefined || url.hostname === '') {
+      throw new ConfigError('DATABASE_URL', 'must be a SQLite file path or a URL such as postgres://user:password@host:5432/inkwell')
+    }
+    return raw
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) {
+    throw new ConfigError('DATABASE_URL', 'must be a SQLite file path (or file:path) or a postgres:// or postgresql:// URL')
+  }
+  return raw.replace(/^file:/, '')
+}
+
+function redisUrl (env: Env): string | undefined {
+  const raw = text(env, 'REDIS_URL', '')
+  if (raw === '') return undefined
+  let url: URL | undefined
+  try {
+    url = new URL(raw)
+  } catch {
+    url = undefined
+  }
+  if (url === undefined || !['redis:', 'rediss:'].includes(url.protocol) || url.hostname === '' ||
+    !/^(\/\d{0,2})?$/.test(url.pathname)) {
+    throw new ConfigError('REDIS_URL', `must be a URL such as redis://host:6379/0 (rediss:// for TLS), got "${raw.replace(/\/\/[^@/]*@/, '//***@')}"`)
+  }
+  return raw
+}
+
 export function loadConfig (env: Env = process.env): Config {
   const nodeEnv = text(env, 'NODE_ENV', 'development')
-  const databaseUrl = text(env, 'DATABASE_URL', './data/inkwell.db').replace(/^file:/, '')
+  const database = databaseUrl(env)
   const logLevel = text(env, 'LOG_LEVEL', 'info')
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`)
 
   const accessTokenTtl = integer(env, 'ACCESS_TOKEN_TTL', 900, 1, 86_400)
   const refreshTokenTtl = integer(env, 'REFRESH_TOKEN_TTL', 604_800, 1, 31_536_000)
-  const { secret, generatedSecretFile } = jwtSecret(env, nodeEnv, databaseUrl)
+  const { secret, generatedSecretFile } = jwtSecret(env, nodeEnv, database)
 
   const config: Config = {
     nodeEnv,
     host: text(env, 'HOST', '127.0.0.1'),
     port: integer(env, 'PORT', 3000, 0, 65_535),
-    databaseUrl,
+    databaseUrl: database,
+    databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 1, 1000),
+    redisKeyPrefix: text(env, 'REDIS_KEY_PREFIX', 'inkwell:'),
     jwtSecret: secret,
     accessTokenTtl,
     refreshTokenTtl,
@@ -156,6 +205,8 @@ export function loadConfig (env: Env = process.env): Config {
     corsOrigins: corsOrigins(env),
     trustProxy: trustProxy(env)
   }
+  const redis = redisUrl(env)
+  if (redis !== undefined) config.redisUrl = redis
   if (generatedSecretFile !== undefined) config.generatedSecretFile = generatedSecretFile
   return config
 }

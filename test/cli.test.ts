@@ -1,42 +1,11 @@
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import t from 'tap'
+import { runCli } from './support/cli.js'
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const TSX = join(ROOT, 'node_modules', '.bin', 'tsx')
-const SECRET = 'cli-test-secret-that-is-long-enough-0123456789'
-const TIMEOUT_MS = 20_000
-
-interface Outcome { code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string }
-
-/** Runs `tsx src/cli.ts ...args` against the given database; killed if it outlives the bound. */
-function cli (databaseUrl: string, ...args: string[]): Promise<Outcome> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(TSX, ['src/cli.ts', ...args], {
-      cwd: ROOT,
-      env: { ...process.env, NODE_ENV: 'test', DATABASE_URL: databaseUrl, JWT_SECRET: SECRET },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true // its own process group: tsx runs the CLI in a node process of its own
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString() })
-    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-    const timer = setTimeout(() => {
-      try {
-        process.kill(-child.pid!, 'SIGKILL')
-      } catch {
-        // already gone
-      }
-    }, TIMEOUT_MS)
-    child.on('error', (err) => { clearTimeout(timer); reject(err) })
-    child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }) })
-  })
-}
+const cli = (databaseUrl: string, ...args: string[]) => runCli({ DATABASE_URL: databaseUrl }, ...args)
 
 function tempDatabase (t: { teardown: (fn: () => void) => void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'inkwell-cli-'))

@@ -4,19 +4,19 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import type { App } from '../src/app.js'
-import { createPost, deletePost } from '../src/posts.js'
-import { migrationsFolder } from '../src/paths.js'
-import { build, loginAs, type TestUser } from './helper.js'
+import { sql } from 'drizzle-orm'
+import { createPost, deletePost } from '../src/domain/posts.js'
+import { migrationsRoot } from '../src/paths.js'
+import { build, countRows, loginAs, sqlRows, sqlRun, type TestUser } from './helper.js'
 
-const counter = (app: App) =>
-  (app.db.$client.prepare('select n from row_counts where name = \'posts\'').get() as { n: number }).n
-const counted = (app: App) =>
-  (app.db.$client.prepare('select count(*) as n from posts').get() as { n: number }).n
+const counter = async (app: App) =>
+  Number((await sqlRows<{ n: number }>(app, sql`select n from row_counts where name = 'posts'`))[0]?.n)
+const counted = (app: App) => countRows(app, app.db.t.posts)
 
 /** The counter, count(*) and the API's `total` agree, and equal `expected`. */
 async function agree (t: Test, app: App, expected: number, what: string) {
   const total = (await app.inject({ url: '/posts?limit=1' })).json().total
-  t.same({ counter: counter(app), counted: counted(app), total }, { counter: expected, counted: expected, total: expected }, what)
+  t.same({ counter: await counter(app), counted: await counted(app), total }, { counter: expected, counted: expected, total: expected }, what)
 }
 
 const create = (app: App, user: TestUser, title: string) =>
@@ -28,11 +28,11 @@ t.test('the counter follows creates and deletes, through the API and the domain 
   await agree(t, app, 0, 'empty')
   for (let i = 0; i < 5; i++) t.equal((await create(app, alice, `post ${i}`)).statusCode, 201)
   await agree(t, app, 5, 'five posts over HTTP')
-  const id = createPost(app.db, alice.id, { title: 'direct', content: 'direct' })
+  const id = await createPost(app.db, alice.id, { title: 'direct', content: 'direct' })
   await agree(t, app, 6, 'one more through the module')
   t.equal((await app.inject({ method: 'DELETE', url: `/posts/${id}`, headers: alice.auth })).statusCode, 204)
   await agree(t, app, 5, 'one deleted over HTTP')
-  deletePost(app.db, id)
+  await deletePost(app.db, id)
   await agree(t, app, 5, 'deleting a missing post changes nothing')
   t.equal((await app.inject({ method: 'PATCH', url: '/posts/1', headers: alice.auth, payload: { title: 'edited' } })).statusCode, 200)
   await agree(t, app, 5, 'an edit changes nothing')
@@ -65,9 +65,9 @@ t.test('the counter follows the cascade when a user is deleted, by themselves or
 t.test('a transaction that rolls back leaves the counter as it was', async (t) => {
   const app = await build(t)
   const alice = await loginAs(app)
-  createPost(app.db, alice.id, { title: 'kept', content: 'kept' })
-  t.throws(() => app.db.transaction(() => {
-    createPost(app.db, alice.id, { title: 'rolled back', content: 'rolled back' })
+  await createPost(app.db, alice.id, { title: 'kept', content: 'kept' })
+  await t.rejects(app.db.transaction(async (tx) => {
+    await createPost(tx, alice.id, { title: 'rolled back', content: 'rolled back' })
     throw new Error('abort')
   }), /abort/)
   await agree(t, app, 1, 'after the rollback')
@@ -76,15 +76,19 @@ t.test('a transaction that rolls back leaves the counter as it was', async (t) =
 t.test('the migration backfills the counter from the posts already there', async (t) => {
   const app = await build(t)
   const alice = await loginAs(app)
-  for (let i = 0; i < 7; i++) createPost(app.db, alice.id, { title: `${i}`, content: `${i}` })
+  for (let i = 0; i < 7; i++) await createPost(app.db, alice.id, { title: `${i}`, content: `${i}` })
   // Back to the state before the migration, with posts in the table, then apply its SQL again.
-  const sqlite = app.db.$client
-  sqlite.exec('drop trigger posts_count_insert; drop trigger posts_count_delete; drop table row_counts')
-  const migration = readFileSync(join(migrationsFolder, '0003_posts_total_counter.sql'), 'utf8')
-  sqlite.transaction(() => {
-    for (const statement of migration.split('--> statement-breakpoint')) sqlite.exec(statement)
-  })()
+  const [undo, file] = app.db.engine === 'postgres'
+    ? ['drop function posts_count() cascade; drop function likes_count() cascade; delete from row_counts', 'postgres/0001_counters.sql']
+    : ['drop trigger posts_count_insert; drop trigger posts_count_delete; drop table row_counts', 'sqlite/0003_posts_total_counter.sql']
+  const migration = readFileSync(join(migrationsRoot, file), 'utf8')
+  await app.db.transaction(async (tx) => {
+    for (const statement of [...undo.split(';'), ...migration.split('--> statement-breakpoint')]) {
+      await sqlRun(app, sql.raw(statement))
+    }
+    return tx
+  })
   await agree(t, app, 7, 'backfilled')
-  createPost(app.db, alice.id, { title: 'after', content: 'after' })
+  await createPost(app.db, alice.id, { title: 'after', content: 'after' })
   await agree(t, app, 8, 'and kept from then on')
 })

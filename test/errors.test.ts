@@ -54,7 +54,7 @@ t.test('health answers 200 while the database does, 503 when it does not', async
   const ok = await app.inject({ url: '/health' })
   t.equal(ok.statusCode, 200)
   t.same(ok.json(), { status: 'ok' })
-  app.db.$client.close()
+  await app.db.close()
   const down = await app.inject({ url: '/health' })
   t.equal(down.statusCode, 503)
   t.same(down.json(), { statusCode: 503, error: 'Service Unavailable', message: 'Database unavailable' })

@@ -1,25 +1,33 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { eq } from 'drizzle-orm'
+import { count, eq, sql, type SQL } from 'drizzle-orm'
+import type { PgTable } from 'drizzle-orm/pg-core'
 import { createSigner } from 'fast-jwt'
 import type { LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
 import { buildApp, type App, type BuildOptions } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
-import { users, type Role } from '../src/db/schema.js'
-import { createUser } from '../src/users.js'
+import type { Role } from '../src/db/index.js'
+import { createUser } from '../src/domain/users.js'
+import { testDatabase, testRedis } from './support/services.js'
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-0123456789'
 
-interface Teardown { teardown: (fn: () => unknown) => void }
+export interface Teardown { teardown: (fn: () => unknown) => void }
 
-/** A fresh app on its own SQLite file, closed and removed when the test ends. */
+/**
+ * A fresh app on a database of its own, closed and removed when the test ends: a SQLite file, or
+ * with TEST_ENGINE=postgres a schema of its own in TEST_DATABASE_URL (and a key prefix of its own in
+ * TEST_REDIS_URL), so test files still run in parallel.
+ */
 export async function build (t: Teardown, env: Record<string, string> = {}, options: BuildOptions = {}): Promise<App> {
   const dir = mkdtempSync(join(tmpdir(), 'inkwell-test-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const config = loadConfig({
     JWT_SECRET: TEST_SECRET,
-    DATABASE_URL: join(dir, 'inkwell.db'),
+    DATABASE_URL: await testDatabase(t, join(dir, 'inkwell.db')),
+    ...await testRedis(t),
     UPLOADS_DIR: join(dir, 'uploads'),
     LOG_LEVEL: 'silent',
     // Tests log in far more often than a person; the throttling tests lower these again.
@@ -28,10 +36,7 @@ export async function build (t: Teardown, env: Record<string, string> = {}, opti
     ...env
   })
   const app = await buildApp(config, options.logStream === undefined ? { logger: false, ...options } : options)
-  t.teardown(async () => {
-    await app.close()
-    rmSync(dir, { recursive: true, force: true })
-  })
+  t.teardown(() => app.close())
   return app
 }
 
@@ -64,17 +69,18 @@ export async function loginAs (app: App, role: Role = 'user', opts: { active?: b
   const email = `${username}@example.com`
   const user = await createUser(app.db, { email, username, password: PASSWORD, role })
   const tokens = await login(app, username)
-  if (opts.active === false) setActive(app, user.id, false)
+  if (opts.active === false) await setActive(app, user.id, false)
   return { id: user.id, username, email, password: PASSWORD, ...tokens, auth: { authorization: `Bearer ${tokens.access}` } }
 }
 
-export function setActive (app: App, id: number, isActive: boolean): void {
-  app.db.update(users).set({ isActive }).where(eq(users.id, id)).run()
+/** Changes a user's row behind the API's back (no audit, no session change): for setting up a case. */
+export async function updateUserRow (app: App, id: number, change: { isActive?: boolean, role?: Role, avatar?: string | null }): Promise<void> {
+  const { users } = app.db.t
+  await app.db.transaction((tx) => tx.q.update(users).set(change).where(eq(users.id, id)))
 }
 
-export function setRole (app: App, id: number, role: Role): void {
-  app.db.update(users).set({ role }).where(eq(users.id, id)).run()
-}
+export const setActive = (app: App, id: number, isActive: boolean) => updateUserRow(app, id, { isActive })
+export const setRole = (app: App, id: number, role: Role) => updateUserRow(app, id, { role })
 
 /** Signs arbitrary claims with the test secret: for tokens the server itself would never issue. */
 export function signAccess (claims: Record<string, unknown>, options: Record<string, unknown> = {}): string {
@@ -109,4 +115,46 @@ export function isError (t: Test, res: LightMyRequestResponse, status: number, e
   t.equal(body.statusCode, status, `${what}: statusCode in the body`)
   t.same(Object.keys(body).filter((k) => !['statusCode', 'error', 'message', 'code'].includes(k)), [],
     `${what}: nothing but the error shape`)
+}
+
+/** Rows of a raw query on either engine (for checks that drizzle's builder cannot express). */
+export async function sqlRows<T = Record<string, unknown>> (app: App, query: SQL): Promise<T[]> {
+  if (app.db.engine === 'postgres') return (await app.db.q.execute(query)).rows as T[]
+  return (app.db.q as unknown as { all: (q: SQL) => T[] }).all(query)
+}
+
+/** Runs a raw statement that returns no rows (DDL, a migration's SQL) on either engine. */
+export async function sqlRun (app: App, query: SQL): Promise<void> {
+  if (app.db.engine === 'postgres') await app.db.q.execute(query)
+  else (app.db.q as unknown as { run: (q: SQL) => unknown }).run(query)
+}
+
+/** count(*) of a table, optionally filtered, as a number on either engine. */
+export async function countRows (app: App, table: PgTable, where?: SQL): Promise<number> {
+  const [row] = await app.db.q.select({ n: count() }).from(table).where(where)
+  return row?.n ?? 0
+}
+
+/**
+ * Makes every UPDATE of `table.column` (or INSERT into `table`) fail inside the database, as a full
+ * disk or a lost connection would: for tests of what a failed write leaves behind. Returns the undo.
+ */
+export async function injectWriteFailure (app: App, table: string, event: 'INSERT' | `UPDATE OF ${string}`): Promise<() => Promise<void>> {
+  const name = `inject_${table}_${event.split(' ')[0]!.toLowerCase()}`
+  if (app.db.engine === 'postgres') {
+    await app.db.q.execute(sql.raw(`CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$`))
+    await app.db.q.execute(sql.raw(`CREATE TRIGGER ${name} BEFORE ${event} ON ${table} FOR EACH ROW EXECUTE FUNCTION ${name}()`))
+    return async () => { await app.db.q.execute(sql.raw(`DROP FUNCTION ${name}() CASCADE`)) }
+  }
+  const run = (text: string) => (app.db.q as unknown as { run: (q: SQL) => unknown }).run(sql.raw(text))
+  run(`CREATE TRIGGER ${name} BEFORE ${event} ON ${table} BEGIN SELECT RAISE(ABORT, 'injected failure'); END`)
+  return async () => { run(`DROP TRIGGER ${name}`) }
+}
+
+/** The application's tables (the migrator's own excluded), by name, on either engine. */
+export async function tableNames (app: App): Promise<string[]> {
+  const rows = app.db.engine === 'postgres'
+    ? await sqlRows<{ name: string }>(app, sql`select tablename as name from pg_tables where schemaname = current_schema() and tablename not like '__drizzle%' order by 1`)
+    : await sqlRows<{ name: string }>(app, sql`select name from sqlite_master where type = 'table' and name not like 'sqlite_%' and name not like '__drizzle%' order by 1`)
+  return rows.map((r) => r.name)
 }

@@ -2,35 +2,20 @@
 // which statements a request runs and how many, how SQLite plans each one (EXPLAIN QUERY PLAN:
 // an index SEARCH, never a full SCAN of a growing table), and that the JWT verification cache
 // never stands in for the per-request user and session check.
-import type Database from 'better-sqlite3'
 import t, { type Test } from 'tap'
 import type { App } from '../src/app.js'
-import { createPost, likePost } from '../src/posts.js'
+import { sqliteClientOf } from '../src/db/sqlite/engine.js'
+import { createPost, likePost } from '../src/domain/posts.js'
 import { build, login, loginAs, type TestUser } from './helper.js'
 
-type Statement = Database.Statement
-type Method = 'get' | 'all' | 'run' | 'iterate'
-const METHODS: Method[] = ['get', 'all', 'run', 'iterate']
-
-/**
- * Records the SQL of every statement the database runs while `fn` runs, prepared ones included
- * (drizzle runs its prepared queries through the same better-sqlite3 Statement methods).
- */
+/** Records the SQL of every statement the database runs while `fn` runs, prepared ones included. */
 async function statementsRunBy (app: App, fn: () => Promise<unknown>): Promise<string[]> {
-  const proto = Object.getPrototypeOf(app.db.$client.prepare('select 1')) as Record<Method, (...args: unknown[]) => unknown>
-  const originals = METHODS.map((m) => proto[m])
   const seen: string[] = []
-  METHODS.forEach((m, i) => {
-    const original = originals[i] as (...args: unknown[]) => unknown
-    proto[m] = function (this: Statement, ...args: unknown[]) {
-      seen.push(this.source)
-      return original.apply(this, args)
-    }
-  })
+  app.db.statements.listener = (sql) => seen.push(sql)
   try {
     await fn()
   } finally {
-    METHODS.forEach((m, i) => { proto[m] = originals[i] as (...args: unknown[]) => unknown })
+    app.db.statements.listener = undefined
   }
   return seen
 }
@@ -38,7 +23,7 @@ async function statementsRunBy (app: App, fn: () => Promise<unknown>): Promise<s
 /** SQLite's plan for a statement, one line per step (`SEARCH posts USING ...`), parameters left null. */
 function planOf (app: App, sql: string): string[] {
   const params = (sql.match(/\?/g) ?? []).length
-  const rows = app.db.$client.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...Array<null>(params).fill(null)) as { detail: string }[]
+  const rows = sqliteClientOf(app.db).prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...Array<null>(params).fill(null)) as { detail: string }[]
   return rows.map((r) => r.detail)
 }
 
@@ -67,7 +52,7 @@ const only = (statements: string[], pattern: RegExp, what: string): string => {
 const CURRENT_USER = /from "sessions" inner join "users"/
 const POST_PAGE = /from "posts" inner join "users" .* where "posts"\."id" in \(select/
 const AUTHOR_PAGE = /from "posts" inner join "users" .* where "posts"\."author_id" = \?/
-const POST_TOTAL = /from row_counts/
+const POST_TOTAL = /from "row_counts"/
 const AUTHOR_TOTAL = /count\(\*\).* from "posts" where "posts"\."author_id" = \?/
 
 interface World { app: App, alice: TestUser, bob: TestUser }
@@ -78,8 +63,8 @@ async function world (t: Test): Promise<World> {
   const alice = await loginAs(app)
   const bob = await loginAs(app)
   for (let i = 0; i < 30; i++) {
-    const id = createPost(app.db, i % 3 === 0 ? bob.id : alice.id, { title: `post ${i}`, content: `content ${i}` })
-    if (i % 2 === 0) likePost(app.db, alice.id, id)
+    const id = await createPost(app.db, i % 3 === 0 ? bob.id : alice.id, { title: `post ${i}`, content: `content ${i}` })
+    if (i % 2 === 0) await likePost(app.db, alice.id, id)
   }
   return { app, alice, bob }
 }

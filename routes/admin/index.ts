@@ -4,9 +4,9 @@ import type { FastifyRequest } from 'fastify'
 import { userOf } from '../../plugins/auth.js'
 import { AdminUser, AdminUserChange, AdminUserPage, AuditPage } from '../../schemas/admin.js'
 import { errorResponse, IdParams, PageQuery, ref } from '../../schemas/common.js'
-import { listAudit } from '../../src/audit.js'
-import { removeAvatarFile } from '../../src/avatars.js'
-import { adminView, changeUserStanding, deleteUser, listUsers } from '../../src/users.js'
+import { listAudit } from '../../src/domain/audit.js'
+import { removeAvatarFile } from '../../src/domain/avatars.js'
+import { adminView, changeUserStanding, deleteUser, listUsers } from '../../src/domain/users.js'
 
 const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // Once for the whole prefix: a route added below is guarded without anyone remembering to.
@@ -40,7 +40,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const { role, is_active: isActive } = request.body
-    const user = changeUserStanding(app.db, request.params.id, { role, isActive }, audit(request))
+    const user = await changeUserStanding(app.db, request.params.id, { role, isActive }, audit(request))
     request.log.info({ userId: userOf(request).id, targetId: user.id, role, isActive }, 'admin changed a user')
     return adminView(user)
   })
@@ -59,7 +59,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
   }, async (request, reply) => {
-    const avatar = deleteUser(app.db, request.params.id, audit(request))
+    const avatar = await deleteUser(app.db, request.params.id, audit(request))
     await removeAvatarFile(app.uploadsDir, avatar, request.log)
     request.log.info({ userId: userOf(request).id, targetId: request.params.id }, 'admin deleted a user')
     return reply.code(204).send(null)

@@ -1,10 +1,9 @@
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { userOf } from '../../plugins/auth.js'
-import { LoginThrottle } from '../../src/login-throttle.js'
-import { verifyDummyPassword, verifyPassword } from '../../src/passwords.js'
-import { createUser, findUserByLogin, privateView } from '../../src/users.js'
+import { loginError, userOf } from '../../plugins/auth.js'
+import { verifyDummyPassword, verifyPassword } from '../../src/domain/passwords.js'
+import { createUser, findUserByLogin, privateView } from '../../src/domain/users.js'
 import { LogoutBody, TokenPair, TokenRequest } from '../../schemas/auth.js'
 import { errorResponse, ref } from '../../schemas/common.js'
 import { RegisterBody, UserPrivate } from '../../schemas/users.js'
@@ -12,12 +11,16 @@ import { RegisterBody, UserPrivate } from '../../schemas/users.js'
 const AUTH_BODY_LIMIT = 16 * 1024
 
 const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { authRateLimit, loginFailureLimit } = app.config
-  // Encapsulated here, so it throttles /auth/* and nothing else.
-  await app.register(rateLimit, { max: authRateLimit, timeWindow: 60_000 })
+  const { authRateLimit } = app.config
+  // Encapsulated here, so it throttles /auth/* and nothing else; counted in Redis when there is one.
+  await app.register(rateLimit, {
+    max: authRateLimit,
+    timeWindow: 60_000,
+    ...(app.redis !== null && { redis: app.redis, nameSpace: `${app.config.redisKeyPrefix}rate-limit:` })
+  })
   app.addHook('onRoute', (route) => { route.bodyLimit ??= AUTH_BODY_LIMIT })
 
-  const throttle = new LoginThrottle(loginFailureLimit)
+  const throttle = app.loginThrottle
   const tooMany = errorResponse('Too many requests; `Retry-After` says when to try again')
 
   app.post('/register', {
@@ -64,7 +67,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
     if (grantType === 'refresh_token') {
       if (refreshToken === undefined) throw app.httpErrors.badRequest('refresh_token is required for grant_type=refresh_token')
-      return app.tokens.refresh(refreshToken, request.log)
+      return await app.tokens.refresh(refreshToken, request.log)
     }
     if (grantType !== 'password') {
       throw Object.assign(app.httpErrors.badRequest(`Unsupported grant_type: use password or refresh_token`), { code: 'UNSUPPORTED_GRANT_TYPE' })
@@ -76,28 +79,28 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     // Keyed on what was typed, whether or not such an account exists: an unknown account must be
     // throttled exactly like a real one, or the 429 would tell which accounts exist.
     const account = username.toLowerCase()
-    const wait = throttle.retryAfter(account, request.ip)
+    const wait = await throttle.retryAfter(account, request.ip)
     if (wait > 0) {
       request.log.warn('login throttled')
       throw Object.assign(app.httpErrors.tooManyRequests('Too many failed logins; try again later'), {
         code: 'LOGIN_THROTTLED', headers: { 'retry-after': String(wait) }
       })
     }
-    const user = findUserByLogin(app.db, username)
+    const user = await findUserByLogin(app.db, username)
     // An unknown account still pays for one argon2 verification: its timing matches a wrong password.
     const valid = user === undefined
       ? await verifyDummyPassword(password)
       : await verifyPassword(user.passwordHash, password)
     if (user === undefined || !valid) {
-      throttle.recordFailure(account, request.ip)
+      await throttle.recordFailure(account, request.ip)
       request.log.info({ userId: user?.id }, 'login failed')
-      throw Object.assign(app.httpErrors.unauthorized('Incorrect username or password'), {
-        code: 'INVALID_LOGIN', headers: { 'www-authenticate': 'Bearer' }
-      })
+      throw loginError()
     }
-    throttle.reset(account, request.ip)
+    await throttle.reset(account, request.ip)
+    // Refused (the same 401) if the password changed or the account went while argon2 ran.
+    const tokens = await app.tokens.issue(user.id, user.passwordHash)
     request.log.info({ userId: user.id }, 'login succeeded')
-    return app.tokens.issue(user.id)
+    return tokens
   })
 
   app.post('/logout', {
@@ -111,7 +114,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 204: Type.Null({ description: 'Logged out' }), 400: errorResponse('Invalid body'), 429: tooMany }
     }
   }, async (request, reply) => {
-    app.tokens.logout(request.body.refresh_token)
+    await app.tokens.logout(request.body.refresh_token)
     return reply.code(204).send(null)
   })
 
@@ -126,7 +129,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const user = userOf(request)
-    app.tokens.logoutAll(user.id)
+    await app.tokens.logoutAll(user.id)
     request.log.info({ userId: user.id }, 'logged out everywhere')
     return reply.code(204).send(null)
   })

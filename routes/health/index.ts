@@ -1,23 +1,25 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { errorResponse } from '../../schemas/common.js'
-import { prepareHealthCheck } from '../../src/db/client.js'
+import { pingRedis } from '../../src/redis/client.js'
 
 const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const databaseAnswers = prepareHealthCheck(app.db)
-
   app.get('/health', {
     schema: {
       tags: ['ops'],
       operationId: 'health',
-      summary: 'Whether the server and its database answer',
+      summary: 'Whether the server, its database and Redis (when configured) answer',
       response: {
         200: Type.Object({ status: Type.Literal('ok') }, { description: 'The server and its database answer' }),
-        503: errorResponse('The database does not answer')
+        503: errorResponse('The database, or Redis, does not answer')
       }
     }
   }, async (request) => {
-    if (!databaseAnswers()) {
+    if (app.redis !== null && !await pingRedis(app.redis)) {
+      request.log.error('health check: Redis unavailable')
+      throw Object.assign(app.httpErrors.serviceUnavailable('Redis unavailable'), { expose: true })
+    }
+    if (!await app.db.ping()) {
       request.log.error('health check: database unavailable')
       throw Object.assign(app.httpErrors.serviceUnavailable('Database unavailable'), { expose: true })
     }

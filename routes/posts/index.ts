@@ -3,20 +3,20 @@ import { Type } from '@sinclair/typebox'
 import { userOf } from '../../plugins/auth.js'
 import { errorResponse, IdParams, PageQuery, ref } from '../../schemas/common.js'
 import { CreatePostBody, Post, PostPage, UpdatePostBody } from '../../schemas/posts.js'
-import type { PostRow } from '../../src/db/schema.js'
-import { hasPermission, type Permission } from '../../src/permissions.js'
+import type { PostRow } from '../../src/db/index.js'
+import { hasPermission, type Permission } from '../../src/domain/permissions.js'
 import {
   createPost, deletePost, findPost, getPostView, likePost, listPosts, unlikePost, updatePost
-} from '../../src/posts.js'
-import type { CurrentUser } from '../../src/users.js'
+} from '../../src/domain/posts.js'
+import type { CurrentUser } from '../../src/domain/users.js'
 
 const badId = errorResponse('The id is not a positive integer')
 const notFound = errorResponse('Post not found')
 
 const postsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   /** Existence first (404), then ownership unless the role grants the `_any` permission (403). */
-  function loadOwnPost (id: number, user: CurrentUser, override: Permission): PostRow {
-    const post = findPost(app.db, id)
+  async function loadOwnPost (id: number, user: CurrentUser, override: Permission): Promise<PostRow> {
+    const post = await findPost(app.db, id)
     if (post === undefined) throw app.httpErrors.notFound('Post not found')
     if (post.authorId !== user.id && !hasPermission(user.role, override)) {
       throw Object.assign(app.httpErrors.forbidden('Not your post'), { code: 'NOT_OWNER' })
@@ -24,8 +24,8 @@ const postsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return post
   }
 
-  function assertExists (id: number): void {
-    if (findPost(app.db, id) === undefined) throw app.httpErrors.notFound('Post not found')
+  async function assertExists (id: number): Promise<void> {
+    if (await findPost(app.db, id) === undefined) throw app.httpErrors.notFound('Post not found')
   }
 
   app.get('', {
@@ -62,8 +62,8 @@ const postsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const me = userOf(request)
-    const id = createPost(app.db, me.id, request.body)
-    return reply.code(201).send(getPostView(app.db, id, me.id))
+    const id = await createPost(app.db, me.id, request.body)
+    return reply.code(201).send(await getPostView(app.db, id, me.id))
   })
 
   app.patch('/:id', {
@@ -84,9 +84,9 @@ const postsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const me = userOf(request)
-    loadOwnPost(request.params.id, me, 'post:edit_any')
-    updatePost(app.db, request.params.id, request.body)
-    return getPostView(app.db, request.params.id, me.id)
+    await loadOwnPost(request.params.id, me, 'post:edit_any')
+    await updatePost(app.db, request.params.id, request.body)
+    return await getPostView(app.db, request.params.id, me.id)
   })
 
   app.delete('/:id', {
@@ -105,8 +105,8 @@ const postsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
   }, async (request, reply) => {
-    loadOwnPost(request.params.id, userOf(request), 'post:delete_any')
-    deletePost(app.db, request.params.id)
+    await loadOwnPost(request.params.id, userOf(request), 'post:delete_any')
+    await deletePost(app.db, request.params.id)
     return reply.code(204).send(null)
   })
 
@@ -120,8 +120,8 @@ const postsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 204: Type.Null({ description: 'The caller likes the post' }), 400: badId, 404: notFound }
     }
   }, async (request, reply) => {
-    assertExists(request.params.id)
-    likePost(app.db, userOf(request).id, request.params.id)
+    await assertExists(request.params.id)
+    await likePost(app.db, userOf(request).id, request.params.id)
     return reply.code(204).send(null)
   })
 
@@ -135,8 +135,8 @@ const postsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 204: Type.Null({ description: 'The caller does not like the post' }), 400: badId, 404: notFound }
     }
   }, async (request, reply) => {
-    assertExists(request.params.id)
-    unlikePost(app.db, userOf(request).id, request.params.id)
+    await assertExists(request.params.id)
+    await unlikePost(app.db, userOf(request).id, request.params.id)
     return reply.code(204).send(null)
   })
 }

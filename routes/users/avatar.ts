@@ -4,8 +4,8 @@ import { userOf } from '../../plugins/auth.js'
 import multipartPlugin, { readSingleFile, UPLOAD_MAX_BYTES } from '../../plugins/multipart.js'
 import { errorResponse, ref } from '../../schemas/common.js'
 import { AvatarUpload, UserPrivate } from '../../schemas/users.js'
-import { AVATAR_MAX_PIXELS, AVATAR_SIZE, clearAvatar, replaceAvatar } from '../../src/avatars.js'
-import { privateView } from '../../src/users.js'
+import { AVATAR_MAX_PIXELS, AVATAR_SIZE, clearAvatar, replaceAvatar } from '../../src/domain/avatars.js'
+import { privateView } from '../../src/domain/users.js'
 
 const avatarRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // Here, not in app.ts: only these routes parse multipart; elsewhere it stays Fastify's 415.

@@ -5,12 +5,12 @@ import { TokenPair } from '../../schemas/auth.js'
 import { errorResponse, IdParams, PageQuery, ref } from '../../schemas/common.js'
 import { PostPage } from '../../schemas/posts.js'
 import { ChangePasswordBody, UpdateMeBody, UserPrivate, UserPublic } from '../../schemas/users.js'
-import { removeAvatarFile } from '../../src/avatars.js'
-import { hashPassword, verifyPassword } from '../../src/passwords.js'
-import { listPosts } from '../../src/posts.js'
+import { removeAvatarFile } from '../../src/domain/avatars.js'
+import { hashPassword, verifyPassword } from '../../src/domain/passwords.js'
+import { listPosts } from '../../src/domain/posts.js'
 import {
-  assertAcceptablePassword, deleteUser, findUserById, privateView, publicView, setPasswordHash, updateProfile
-} from '../../src/users.js'
+  assertAcceptablePassword, deleteUser, findUserById, privateView, publicView, replacePasswordHash, updateProfile
+} from '../../src/domain/users.js'
 
 const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/me', {
@@ -37,7 +37,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
         409: errorResponse('Email or username already taken')
       }
     }
-  }, async (request) => privateView(updateProfile(app.db, userOf(request).id, request.body)))
+  }, async (request) => privateView(await updateProfile(app.db, userOf(request).id, request.body)))
 
   app.put('/me/password', {
     preHandler: app.requireActiveUser,
@@ -56,18 +56,22 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
     const me = userOf(request)
     const { current_password: current, new_password: next } = request.body
-    const stored = findUserById(app.db, me.id)
+    const wrongPassword = () => Object.assign(app.httpErrors.badRequest('Current password is incorrect'), { code: 'WRONG_PASSWORD' })
+    const stored = await findUserById(app.db, me.id)
     if (stored === undefined || !await verifyPassword(stored.passwordHash, current)) {
       request.log.info({ userId: me.id }, 'password change refused: wrong current password')
-      throw Object.assign(app.httpErrors.badRequest('Current password is incorrect'), { code: 'WRONG_PASSWORD' })
+      throw wrongPassword()
     }
     assertAcceptablePassword(next)
     const passwordHash = await hashPassword(next)
-    const pair = app.db.transaction(() => {
-      setPasswordHash(app.db, me.id, passwordHash)
-      app.tokens.logoutAll(me.id)
-      return app.tokens.issue(me.id)
+    // The hash is replaced only if it is still the one verified above (else a concurrent change won),
+    // and the user's sessions end in the same transaction that starts the new one.
+    const pair = await app.db.transaction(async (tx) => {
+      if (!await replacePasswordHash(tx, me.id, stored.passwordHash, passwordHash)) return undefined
+      await app.tokens.logoutAll(me.id, tx)
+      return await app.tokens.issue(me.id, passwordHash, tx)
     })
+    if (pair === undefined) throw wrongPassword()
     request.log.info({ userId: me.id }, 'password changed')
     return pair
   })
@@ -87,7 +91,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const me = userOf(request)
-    const avatar = deleteUser(app.db, me.id, { actorId: me.id, ip: request.ip })
+    const avatar = await deleteUser(app.db, me.id, { actorId: me.id, ip: request.ip })
     await removeAvatarFile(app.uploadsDir, avatar, request.log)
     request.log.info({ userId: me.id }, 'account deleted')
     return reply.code(204).send(null)
@@ -106,7 +110,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
   }, async (request) => {
-    const user = findUserById(app.db, request.params.id)
+    const user = await findUserById(app.db, request.params.id)
     if (user === undefined) throw app.httpErrors.notFound('User not found')
     return publicView(user)
   })
@@ -126,8 +130,8 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
   }, async (request) => {
-    if (findUserById(app.db, request.params.id) === undefined) throw app.httpErrors.notFound('User not found')
-    return listPosts(app.db, request.query, request.user?.id, request.params.id)
+    if (await findUserById(app.db, request.params.id) === undefined) throw app.httpErrors.notFound('User not found')
+    return await listPosts(app.db, request.query, request.user?.id, request.params.id)
   })
 }
 

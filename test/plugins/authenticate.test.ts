@@ -125,7 +125,7 @@ t.test('the user is read from the database on every request', async (t) => {
     const dave = await loginAs(app)
     t.equal((await app.inject({ url: '/users/me', headers: dave.auth })).json().role, 'user')
     const { setRole } = await import('../helper.js')
-    setRole(app, dave.id, 'moderator')
+    await setRole(app, dave.id, 'moderator')
     const me = await app.inject({ url: '/users/me', headers: dave.auth })
     t.equal(me.json().role, 'moderator')
     t.ok(me.json().permissions.includes('post:edit_any'))

@@ -4,9 +4,8 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import adminRoutes from '../../routes/admin/index.js'
 import type { App } from '../../src/app.js'
-import { posts, users } from '../../src/db/schema.js'
-import { createPost } from '../../src/posts.js'
-import { build, isCredentials401, isError, isIsoUtc, loginAs, type TestUser } from '../helper.js'
+import { createPost } from '../../src/domain/posts.js'
+import { build, countRows, isCredentials401, isError, isIsoUtc, loginAs, type TestUser } from '../helper.js'
 
 const ADMIN_VIEW_KEYS = ['avatar_url', 'bio', 'created_at', 'email', 'id', 'is_active', 'permissions', 'role', 'updated_at', 'username']
 const AUDIT_KEYS = ['action', 'actor_id', 'created_at', 'details', 'id', 'ip', 'target_id', 'target_type']
@@ -48,11 +47,12 @@ function client (app: App) {
 }
 
 /** The stored role and flag, straight from the database. */
-const standing = (app: App, id: number) => {
-  const u = app.db.select({ role: users.role, isActive: users.isActive }).from(users).where(eq(users.id, id)).get()
+const standing = async (app: App, id: number) => {
+  const { users } = app.db.t
+  const [u] = await app.db.q.select({ role: users.role, isActive: users.isActive }).from(users).where(eq(users.id, id))
   return u === undefined ? undefined : { role: u.role, isActive: u.isActive }
 }
-const storedUser = (app: App, id: number) => app.db.select().from(users).where(eq(users.id, id)).get()
+const storedUser = async (app: App, id: number) => (await app.db.q.select().from(app.db.t.users).where(eq(app.db.t.users.id, id)))[0]
 
 t.test('every /admin route refuses anyone but an active admin', async (t) => {
   const app = await build(t)
@@ -80,8 +80,8 @@ t.test('every /admin route refuses anyone but an active admin', async (t) => {
     notAdmin(t, await call(mod.auth), `${name}, a moderator`)
     inactive(t, await call(sleepingAdmin.auth), `${name}, an inactive admin`)
   }
-  t.same(standing(app, target.id), { role: 'user', isActive: true }, 'the target is untouched and still exists')
-  t.same(standing(app, sleepingAdmin.id), { role: 'admin', isActive: false }, 'the inactive admin did not reactivate anything')
+  t.same(await standing(app, target.id), { role: 'user', isActive: true }, 'the target is untouched and still exists')
+  t.same(await standing(app, sleepingAdmin.id), { role: 'admin', isActive: false }, 'the inactive admin did not reactivate anything')
 
   const list = await api.listUsers(admin)
   t.equal(list.statusCode, 200, 'an active admin passes')
@@ -136,24 +136,24 @@ t.test('GET /admin/users, PATCH /admin/users/{id}', async (t) => {
     t.same(Object.keys(role.json()).sort(), ADMIN_VIEW_KEYS, 'the admin view')
     t.match(role.json(), { id: target.id, email: target.email, username: target.username, role: 'moderator', is_active: true })
     t.same([...role.json().permissions].sort(), MODERATOR_PERMISSIONS, 'the permissions follow the role')
-    t.same(standing(app, target.id), { role: 'moderator', isActive: true }, 'stored')
+    t.same(await standing(app, target.id), { role: 'moderator', isActive: true }, 'stored')
 
     const active = await api.patchUser(admin, target.id, { is_active: false })
     t.equal(active.statusCode, 200)
     t.match(active.json(), { role: 'moderator', is_active: false }, 'only the flag changed')
-    t.same(standing(app, target.id), { role: 'moderator', isActive: false })
+    t.same(await standing(app, target.id), { role: 'moderator', isActive: false })
 
     const both = await api.patchUser(admin, target.id, { role: 'user', is_active: true })
     t.equal(both.statusCode, 200)
     t.match(both.json(), { role: 'user', is_active: true })
-    t.same(standing(app, target.id), { role: 'user', isActive: true })
+    t.same(await standing(app, target.id), { role: 'user', isActive: true })
 
     const listed = (await api.listUsers(admin)).json().items.find((u: { id: number }) => u.id === target.id)
     t.same(listed, both.json(), 'the list shows the same view')
   })
 
   await t.test('unknown fields, an invalid role or flag: 400 and nothing changes', async (t) => {
-    const before = storedUser(app, target.id)
+    const before = await storedUser(app, target.id)
     const smuggled: Array<Record<string, unknown>> = [
       { email: 'new@example.com' },
       { password: 'a new fine passphrase' },
@@ -183,7 +183,7 @@ t.test('GET /admin/users, PATCH /admin/users/{id}', async (t) => {
       ['valid role with an invalid flag', { role: 'admin', is_active: 'yes' }, 'body/is_active must be boolean']
     ]
     for (const [what, payload, message] of invalid) badRequest(t, await api.patchUser(admin, target.id, payload), message, what)
-    t.same(storedUser(app, target.id), before, 'the stored user is exactly as before')
+    t.same(await storedUser(app, target.id), before, 'the stored user is exactly as before')
     badRequest(t, await api.patchUser(admin, 'abc', { role: 'user' }), 'params/id must be integer', 'PATCH /admin/users/abc')
     badRequest(t, await api.deleteUser(admin, '0'), 'params/id must be >= 1', 'DELETE /admin/users/0')
   })
@@ -202,7 +202,7 @@ t.test('GET /admin/users, PATCH /admin/users/{id}', async (t) => {
     t.equal((await api.patchUser(admin, target.id, { role: 'user' })).statusCode, 200)
     notAdmin(t, await api.listUsers(target), 'demoted: the same token is 403 on /admin')
 
-    const adminsPost = createPost(app.db, admin.id, { title: 'Admin post', content: 'x' })
+    const adminsPost = await createPost(app.db, admin.id, { title: 'Admin post', content: 'x' })
     t.equal((await api.patchUser(admin, target.id, { role: 'moderator' })).statusCode, 200)
     const edit = await app.inject({ method: 'PATCH', url: `/posts/${adminsPost}`, headers: target.auth, payload: { title: 'Moderated' } })
     t.equal(edit.statusCode, 200, 'as a moderator: may edit another\'s post')
@@ -235,7 +235,7 @@ t.test('GET /admin/users, PATCH /admin/users/{id}', async (t) => {
     t.equal((await api.patchUser(admin, otherAdmin.id, { is_active: false })).statusCode, 200, 'with two admins, one deactivates the other')
     inactive(t, await api.listUsers(otherAdmin), 'the deactivated admin\'s token: 403 Inactive account on /admin')
     inactive(t, await api.patchUser(otherAdmin, admin.id, { role: 'user' }), 'and cannot strike back')
-    t.same(standing(app, admin.id), { role: 'admin', isActive: true })
+    t.same(await standing(app, admin.id), { role: 'admin', isActive: true })
   })
 })
 
@@ -249,7 +249,7 @@ t.test('the last active admin cannot be demoted, deactivated or deleted', async 
   const auditTotal = async () => (await api.audit(root)).json().total as number
 
   await t.test('not even by themselves; nothing changes and nothing is audited', async (t) => {
-    const before = storedUser(app, root.id)
+    const before = await storedUser(app, root.id)
     const changes: Array<[string, Record<string, unknown>]> = [
       ['demote to user', { role: 'user' }],
       ['demote to moderator', { role: 'moderator' }],
@@ -260,7 +260,7 @@ t.test('the last active admin cannot be demoted, deactivated or deleted', async 
     for (const [what, payload] of changes) conflict(t, await api.patchUser(root, root.id, payload), LAST_ADMIN_CHANGE, `self: ${what}`)
     conflict(t, await api.deleteUser(root, root.id), LAST_ADMIN_DELETE, 'DELETE /admin/users/{self}')
     conflict(t, await api.deleteMe(root), LAST_ADMIN_DELETE, 'DELETE /users/me')
-    t.same(storedUser(app, root.id), before, 'the admin is stored exactly as before')
+    t.same(await storedUser(app, root.id), before, 'the admin is stored exactly as before')
     t.equal((await api.listUsers(root)).statusCode, 200, 'and still administers with the same token')
     t.equal(await auditTotal(), 0, 'no refused change wrote an audit entry')
 
@@ -280,7 +280,7 @@ t.test('the last active admin cannot be demoted, deactivated or deleted', async 
     conflict(t, await api.patchUser(sleeper, sleeper.id, { role: 'moderator' }), LAST_ADMIN_CHANGE, 'now the last: self-demotion')
     conflict(t, await api.patchUser(sleeper, sleeper.id, { is_active: false }), LAST_ADMIN_CHANGE, 'now the last: self-deactivation')
     conflict(t, await api.deleteUser(sleeper, sleeper.id), LAST_ADMIN_DELETE, 'now the last: self-deletion')
-    t.same(standing(app, sleeper.id), { role: 'admin', isActive: true }, 'unchanged')
+    t.same(await standing(app, sleeper.id), { role: 'admin', isActive: true }, 'unchanged')
     t.equal((await api.audit(sleeper)).json().total, count, 'the refusals wrote no audit entry')
 
     t.equal((await api.patchUser(sleeper, root.id, { role: 'admin' })).statusCode, 200, 'root promoted back')
@@ -291,7 +291,7 @@ t.test('the last active admin cannot be demoted, deactivated or deleted', async 
 
     // Demoting or deactivating someone who is not an admin is never blocked by the rule.
     t.equal((await api.patchUser(root, user.id, { role: 'moderator', is_active: false })).statusCode, 200)
-    t.same(standing(app, user.id), { role: 'moderator', isActive: false })
+    t.same(await standing(app, user.id), { role: 'moderator', isActive: false })
   })
 })
 
@@ -302,10 +302,10 @@ t.test('DELETE /admin/users/{id}', async (t) => {
   const victim = await loginAs(app)
   const other = await loginAs(app)
   const victimPosts = [
-    createPost(app.db, victim.id, { title: 'V1', content: 'x' }),
-    createPost(app.db, victim.id, { title: 'V2', content: 'x' })
+    await createPost(app.db, victim.id, { title: 'V1', content: 'x' }),
+    await createPost(app.db, victim.id, { title: 'V2', content: 'x' })
   ]
-  const otherPost = createPost(app.db, other.id, { title: 'O1', content: 'x' })
+  const otherPost = await createPost(app.db, other.id, { title: 'O1', content: 'x' })
   const like = (u: TestUser, id: number) => app.inject({ method: 'PUT', url: `/posts/${id}/like`, headers: u.auth })
   t.equal((await like(victim, otherPost)).statusCode, 204)
   t.equal((await like(other, victimPosts[0]!)).statusCode, 204)
@@ -315,11 +315,11 @@ t.test('DELETE /admin/users/{id}', async (t) => {
   t.equal(res.statusCode, 204)
   t.equal(res.body, '', 'no body')
 
-  t.equal(storedUser(app, victim.id), undefined, 'the user is gone')
+  t.equal(await storedUser(app, victim.id), undefined, 'the user is gone')
   for (const id of victimPosts) {
     isError(t, await app.inject({ url: `/posts/${id}` }), 404, 'Not Found', 'Post not found', `their post ${id} is gone`)
   }
-  t.equal(app.db.select().from(posts).where(eq(posts.authorId, victim.id)).all().length, 0, 'no post of theirs is stored')
+  t.equal(await countRows(app, app.db.t.posts, eq(app.db.t.posts.authorId, victim.id)), 0, 'no post of theirs is stored')
   t.equal((await app.inject({ url: `/posts/${otherPost}` })).json().like_count, 0, 'their like no longer counts')
   userNotFound(t, await app.inject({ url: `/users/${victim.id}` }), 'their profile')
   userNotFound(t, await app.inject({ url: `/users/${victim.id}/posts` }), 'their posts list')
@@ -337,7 +337,7 @@ t.test('DELETE /admin/users/{id}', async (t) => {
   t.equal((await api.deleteUser(second, admin.id)).statusCode, 204, 'with two active admins, one may delete the other')
   the401(t, await api.listUsers(admin), 'the deleted admin\'s token is dead')
   conflict(t, await api.deleteUser(second, second.id), LAST_ADMIN_DELETE, 'the last active admin')
-  t.same(standing(app, second.id), { role: 'admin', isActive: true })
+  t.same(await standing(app, second.id), { role: 'admin', isActive: true })
   t.equal((await api.me(other)).statusCode, 200, 'other users are untouched')
 })
 
@@ -425,7 +425,7 @@ t.test('GET /admin/audit', async (t) => {
     userNotFound(t, await api.patchUser(root, 999999, { role: 'user' }), 'a missing user')
     badRequest(t, await api.patchUser(root, bystander.id, { role: 'king' }), BAD_ROLE, 'an invalid role')
     notAdmin(t, await api.patchUser(bystander, bystander.id, { role: 'admin' }), 'a user promoting themselves')
-    t.same(standing(app, bystander.id), { role: 'user', isActive: true })
+    t.same(await standing(app, bystander.id), { role: 'user', isActive: true })
     t.equal((await entries()).total, before, 'the audit log did not grow')
   })
 })

@@ -9,7 +9,7 @@ import type { LightMyRequestResponse } from 'fastify'
 import sharp from 'sharp'
 import t, { type Test } from 'tap'
 import type { App } from '../../src/app.js'
-import { build, isCredentials401, loginAs, setActive, type TestUser } from '../helper.js'
+import { build, injectWriteFailure, isCredentials401, loginAs, setActive, type TestUser } from '../helper.js'
 
 const MAX_BYTES = 5 * 1024 * 1024
 const AVATAR_URL = /^\/avatars\/[0-9a-f]{32}\.webp$/
@@ -305,9 +305,8 @@ t.test('a failure between writing the file and updating the row keeps the old av
   const alice = await loginAs(app)
   const old = (await upload(app, alice.auth, await image('png'))).json().avatar_url
 
-  // The row update itself fails, inside SQLite, after the new file was written and renamed.
-  app.db.$client.exec(`CREATE TEMP TRIGGER avatar_update_fails BEFORE UPDATE OF avatar ON users
-    BEGIN SELECT RAISE(ABORT, 'injected failure'); END`)
+  // The row update itself fails, inside the database, after the new file was written and renamed.
+  const undo = await injectWriteFailure(app, 'users', 'UPDATE OF avatar')
   const res = await upload(app, alice.auth, await image('jpeg'))
   t.equal(res.statusCode, 500)
   t.same(res.json(), { statusCode: 500, error: 'Internal Server Error', message: 'Internal Server Error' }, 'nothing leaks')
@@ -319,7 +318,7 @@ t.test('a failure between writing the file and updating the row keeps the old av
   t.equal(removal.statusCode, 500, 'removing the avatar while the update fails: 500')
   t.same(filesIn(app), [fileOf(old)], 'a failed removal keeps the file')
 
-  app.db.$client.exec('DROP TRIGGER avatar_update_fails')
+  await undo()
   const next = await upload(app, alice.auth, await image('jpeg'))
   t.equal(next.statusCode, 200, 'with the failure gone, the upload works')
   t.same(filesIn(app), [fileOf(next.json().avatar_url)], 'and replaces the old file')
@@ -414,7 +413,7 @@ t.test('guards: anonymous is the one 401, an inactive account a 403, and neither
   t.same(del.json(), inactive, 'DELETE inactive: 403 Inactive account')
   t.same(filesIn(app), [], 'nothing stored')
 
-  setActive(app, idle.id, true)
+  await setActive(app, idle.id, true)
   t.equal((await upload(app, idle.auth, png)).statusCode, 200, 'reactivated: allowed')
 })
 

@@ -1,11 +1,11 @@
-import type Database from 'better-sqlite3'
-import { eq, sql } from 'drizzle-orm'
+import type BetterSqlite from 'better-sqlite3'
+import { eq } from 'drizzle-orm'
 import type { LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import type { App } from '../../src/app.js'
-import { likes, posts } from '../../src/db/schema.js'
-import { createPost } from '../../src/posts.js'
-import { build, isCredentials401, isError, loginAs, setActive, type TestUser } from '../helper.js'
+import { sqliteClientOf } from '../../src/db/sqlite/engine.js'
+import { createPost } from '../../src/domain/posts.js'
+import { build, countRows, isCredentials401, isError, loginAs, setActive, type TestUser } from '../helper.js'
 
 const postNotFound = (t: Test, res: LightMyRequestResponse, what: string) =>
   isError(t, res, 404, 'Not Found', 'Post not found', what)
@@ -22,10 +22,11 @@ const unlike = (app: App, id: number | string, user?: TestUser) =>
 const read = async (app: App, id: number, user?: TestUser) =>
   (await app.inject({ url: `/posts/${id}`, headers: user?.auth ?? {} })).json()
 /** The stored counter, and the rows it is meant to count. */
-const stored = (app: App, id: number) => ({
-  likeCount: app.db.select({ n: posts.likeCount }).from(posts).where(eq(posts.id, id)).get()?.n,
-  rows: app.db.select({ n: sql<number>`count(*)` }).from(likes).where(eq(likes.postId, id)).get()!.n
-})
+const stored = async (app: App, id: number) => {
+  const { posts, likes } = app.db.t
+  const [row] = await app.db.q.select({ n: posts.likeCount }).from(posts).where(eq(posts.id, id))
+  return { likeCount: row?.n, rows: await countRows(app, likes, eq(likes.postId, id)) }
+}
 
 const statuses = (responses: LightMyRequestResponse[]) => {
   const tally: Record<number, number> = {}
@@ -37,7 +38,7 @@ t.test('PUT and DELETE /posts/{id}/like', async (t) => {
   const app = await build(t)
   const alice = await loginAs(app)
   const bob = await loginAs(app)
-  const id = createPost(app.db, bob.id, { title: 'Likeable', content: 'x' })
+  const id = await createPost(app.db, bob.id, { title: 'Likeable', content: 'x' })
 
   await t.test('204, idempotent both ways', async (t) => {
     const first = await like(app, id, alice)
@@ -47,7 +48,7 @@ t.test('PUT and DELETE /posts/{id}/like', async (t) => {
     const second = await like(app, id, alice)
     t.equal(second.statusCode, 204, 'liking again: 204')
     t.match(await read(app, id, alice), { like_count: 1, liked: true }, 'still counted once')
-    t.same(stored(app, id), { likeCount: 1, rows: 1 }, 'one row, counter 1')
+    t.same(await stored(app, id), { likeCount: 1, rows: 1 }, 'one row, counter 1')
 
     t.equal((await like(app, id, bob)).statusCode, 204, 'the author may like their own post')
     t.equal((await read(app, id)).like_count, 2)
@@ -61,7 +62,7 @@ t.test('PUT and DELETE /posts/{id}/like', async (t) => {
     t.match(await read(app, id, alice), { like_count: 1, liked: false }, 'the counter does not go below the rows')
     t.equal((await unlike(app, id, bob)).statusCode, 204)
     t.equal((await unlike(app, id, bob)).statusCode, 204)
-    t.same(stored(app, id), { likeCount: 0, rows: 0 }, 'back to 0, never negative')
+    t.same(await stored(app, id), { likeCount: 0, rows: 0 }, 'back to 0, never negative')
     t.equal((await read(app, id)).like_count, 0)
   })
 
@@ -71,7 +72,7 @@ t.test('PUT and DELETE /posts/{id}/like', async (t) => {
     isError(t, await like(app, 'abc', alice), 400, 'Bad Request', 'params/id must be integer', 'PUT /posts/abc/like')
     isError(t, await unlike(app, '0', alice), 400, 'Bad Request', 'params/id must be >= 1', 'DELETE /posts/0/like')
     isError(t, await like(app, '1e400', alice), 400, 'Bad Request', 'params/id must be integer', 'PUT /posts/1e400/like')
-    t.equal(app.db.select({ n: sql<number>`count(*)` }).from(likes).get()!.n, 0, 'no like row was written')
+    t.equal(await countRows(app, app.db.t.likes), 0, 'no like row was written')
   })
 
   await t.test('anonymous is 401 (even on a missing post); inactive is 403', async (t) => {
@@ -83,11 +84,11 @@ t.test('PUT and DELETE /posts/{id}/like', async (t) => {
 
     const carol = await loginAs(app)
     t.equal((await like(app, id, carol)).statusCode, 204, 'carol likes while active')
-    setActive(app, carol.id, false)
+    await setActive(app, carol.id, false)
     inactive(t, await unlike(app, id, carol), 'inactive DELETE')
     inactive(t, await like(app, id, carol), 'inactive PUT')
     inactive(t, await like(app, 999999, carol), 'inactive PUT on a missing post (not 404)')
-    t.same(stored(app, id), { likeCount: 1, rows: 1 }, 'carol\'s like stays: the refused unlike changed nothing')
+    t.same(await stored(app, id), { likeCount: 1, rows: 1 }, 'carol\'s like stays: the refused unlike changed nothing')
     t.equal((await read(app, id, carol)).liked, true, 'an inactive user still reads, with `liked`')
   })
 })
@@ -99,27 +100,27 @@ t.test('concurrent likes and unlikes', async (t) => {
   for (let i = 0; i < 10; i++) fans.push(await loginAs(app))
 
   await t.test('30 concurrent PUTs from one user count once', async (t) => {
-    const id = createPost(app.db, author.id, { title: 'Hot', content: 'x' })
+    const id = await createPost(app.db, author.id, { title: 'Hot', content: 'x' })
     const fan = fans[0]!
     const res = await Promise.all(Array.from({ length: 30 }, () => like(app, id, fan)))
     t.same(statuses(res), { 204: 30 }, 'every one is a 204, none a 500')
-    t.same(stored(app, id), { likeCount: 1, rows: 1 }, 'one row, like_count exactly 1')
+    t.same(await stored(app, id), { likeCount: 1, rows: 1 }, 'one row, like_count exactly 1')
     t.equal((await read(app, id)).like_count, 1)
   })
 
   await t.test('concurrent likes from 10 users count 10', async (t) => {
-    const id = createPost(app.db, author.id, { title: 'Popular', content: 'x' })
+    const id = await createPost(app.db, author.id, { title: 'Popular', content: 'x' })
     const res = await Promise.all(fans.map((fan) => like(app, id, fan)))
     t.same(statuses(res), { 204: 10 })
-    t.same(stored(app, id), { likeCount: 10, rows: 10 })
+    t.same(await stored(app, id), { likeCount: 10, rows: 10 })
     // And all of them twice more, at once.
     const again = await Promise.all([...fans, ...fans].map((fan) => like(app, id, fan)))
     t.same(statuses(again), { 204: 20 })
-    t.same(stored(app, id), { likeCount: 10, rows: 10 }, 'still 10')
+    t.same(await stored(app, id), { likeCount: 10, rows: 10 }, 'still 10')
   })
 
   await t.test('interleaved likes and unlikes: never a 500, the counter equals the rows', async (t) => {
-    const id = createPost(app.db, author.id, { title: 'Contested', content: 'x' })
+    const id = await createPost(app.db, author.id, { title: 'Contested', content: 'x' })
     // A fixed, varied pattern: each fan sends a different sequence of likes and unlikes, all in flight together.
     const requests: Array<Promise<LightMyRequestResponse>> = []
     for (let round = 0; round < 6; round++) {
@@ -131,7 +132,7 @@ t.test('concurrent likes and unlikes', async (t) => {
     const res = await Promise.all(requests)
     t.equal(res.length, 60)
     t.same(statuses(res), { 204: 60 }, 'every one is a 204')
-    const after = stored(app, id)
+    const after = await stored(app, id)
     t.equal(after.likeCount, after.rows, `like_count (${after.likeCount}) equals the rows in likes (${after.rows})`)
     t.ok(after.rows >= 0 && after.rows <= 10, 'between 0 and 10 likes')
     t.equal((await read(app, id)).like_count, after.rows, 'the API shows the same count')
@@ -141,7 +142,7 @@ t.test('concurrent likes and unlikes', async (t) => {
   })
 
   await t.test('likes racing the post\'s deletion: 204 or 404, never a 500, nothing left behind', async (t) => {
-    const id = createPost(app.db, author.id, { title: 'Doomed', content: 'x' })
+    const id = await createPost(app.db, author.id, { title: 'Doomed', content: 'x' })
     const res = await Promise.all([
       ...fans.slice(0, 5).map((fan) => like(app, id, fan)),
       app.inject({ method: 'DELETE', url: `/posts/${id}`, headers: author.auth }),
@@ -149,38 +150,32 @@ t.test('concurrent likes and unlikes', async (t) => {
       ...fans.slice(0, 5).map((fan) => unlike(app, id, fan))
     ])
     t.ok(res.every((r) => r.statusCode === 204 || r.statusCode === 404), `only 204 and 404: ${JSON.stringify(statuses(res))}`)
-    t.equal(stored(app, id).rows, 0, 'no like row outlives the post')
+    t.equal((await stored(app, id)).rows, 0, 'no like row outlives the post')
   })
 })
 
 /**
- * Counts statement executions (run/get/all/iterate on better-sqlite3's Statement prototype) while
- * `fn` runs. Patching the prototype, not Database#prepare, also counts statements prepared before
- * the measurement (the auth plugin prepares its user lookup once at start-up), and counts a
- * re-executed cached statement as many times as it runs.
+ * Records every statement the engine executes while `fn` runs (drizzle reports each execution of a
+ * prepared statement too, so a statement re-run from the cache counts each time it runs). On SQLite
+ * it also counts calls of better-sqlite3's prepare, which must not grow with the page size.
  */
-async function countStatements (db: Database.Database, fn: () => Promise<unknown>) {
-  const proto = Object.getPrototypeOf(db.prepare('select 1')) as Record<string, unknown>
-  const methods = ['run', 'get', 'all', 'iterate'] as const
-  const originals = methods.map((m) => proto[m] as (...args: unknown[]) => unknown)
+async function countStatements (app: App, fn: () => Promise<unknown>) {
   const executed: string[] = []
   let prepared = 0
-  const originalPrepare = db.prepare
-  methods.forEach((m, i) => {
-    proto[m] = function (this: Database.Statement, ...args: unknown[]) {
-      executed.push(this.source)
-      return originals[i]!.apply(this, args)
-    }
-  })
-  db.prepare = function (this: Database.Database, source: string) {
-    prepared++
-    return originalPrepare.call(this, source)
-  } as typeof db.prepare
+  app.db.statements.listener = (sql) => executed.push(sql)
+  const client: BetterSqlite.Database | undefined = app.db.engine === 'sqlite' ? sqliteClientOf(app.db) : undefined
+  const originalPrepare = client?.prepare
+  if (client !== undefined && originalPrepare !== undefined) {
+    client.prepare = function (this: BetterSqlite.Database, source: string) {
+      prepared++
+      return originalPrepare.call(this, source)
+    } as typeof client.prepare
+  }
   try {
     await fn()
   } finally {
-    methods.forEach((m, i) => { proto[m] = originals[i] })
-    db.prepare = originalPrepare
+    app.db.statements.listener = undefined
+    if (client !== undefined && originalPrepare !== undefined) client.prepare = originalPrepare
   }
   return { executed, prepared }
 }
@@ -190,13 +185,13 @@ t.test('a page of posts with `liked` and `like_count` costs a constant number of
   const viewer = await loginAs(app)
   const author = await loginAs(app)
   const ids: number[] = []
-  for (let i = 0; i < 40; i++) ids.push(createPost(app.db, author.id, { title: `P${i}`, content: 'x' }))
+  for (let i = 0; i < 40; i++) ids.push(await createPost(app.db, author.id, { title: `P${i}`, content: 'x' }))
   for (const id of ids.filter((_, i) => i % 3 === 0)) t.equal((await like(app, id, viewer)).statusCode, 204)
 
   const pages: Record<number, { executed: string[], prepared: number }> = {}
   for (const limit of [1, 5, 20, 100]) {
     let res: LightMyRequestResponse | undefined
-    pages[limit] = await countStatements(app.db.$client, async () => {
+    pages[limit] = await countStatements(app, async () => {
       res = await app.inject({ url: `/posts?limit=${limit}`, headers: viewer.auth })
     })
     t.equal(res?.statusCode, 200)
@@ -214,7 +209,7 @@ t.test('a page of posts with `liked` and `like_count` costs a constant number of
   const prepared = Object.values(pages).map((p) => p.prepared)
   t.same(prepared, [prepared[0], prepared[0], prepared[0], prepared[0]], `and the same number of prepare calls: ${prepared.join(', ')}`)
 
-  const anon = await countStatements(app.db.$client, async () => {
+  const anon = await countStatements(app, async () => {
     t.equal((await app.inject({ url: '/posts?limit=20' })).statusCode, 200)
   })
   t.ok(anon.executed.length <= counts[0]!, `anonymously no more: ${anon.executed.length}`)
@@ -222,7 +217,7 @@ t.test('a page of posts with `liked` and `like_count` costs a constant number of
   // One measurement at a time: each patches the shared prototype.
   const userPages: number[] = []
   for (const limit of [5, 20]) {
-    const { executed } = await countStatements(app.db.$client, async () => {
+    const { executed } = await countStatements(app, async () => {
       t.equal((await app.inject({ url: `/users/${author.id}/posts?limit=${limit}`, headers: viewer.auth })).statusCode, 200)
     })
     userPages.push(executed.length)

@@ -1,10 +1,9 @@
-import { and, eq, sql } from 'drizzle-orm'
+import { and, eq } from 'drizzle-orm'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import type { App } from '../../src/app.js'
-import { likes, posts, users } from '../../src/db/schema.js'
-import { createPost } from '../../src/posts.js'
-import { build, isCredentials401, isError, isIsoUtc, loginAs, setActive, type TestUser } from '../helper.js'
+import { createPost } from '../../src/domain/posts.js'
+import { build, countRows, isCredentials401, isError, isIsoUtc, loginAs, setActive, type TestUser } from '../helper.js'
 
 const POST_KEYS = ['author', 'content', 'created_at', 'id', 'like_count', 'title', 'updated_at']
 const POST_KEYS_WITH_LIKED = [...POST_KEYS, 'liked'].sort()
@@ -50,13 +49,15 @@ function client (app: App) {
   }
 }
 
-const postCount = (app: App) => app.db.select({ n: sql<number>`count(*)` }).from(posts).get()!.n
-const row = (app: App, id: number) => app.db.select().from(posts).where(eq(posts.id, id)).get()
-const likeRows = (app: App, where: { userId?: number, postId?: number }) => app.db.select({ n: sql<number>`count(*)` }).from(likes)
-  .where(and(
+const postCount = (app: App) => countRows(app, app.db.t.posts)
+const row = async (app: App, id: number) => (await app.db.q.select().from(app.db.t.posts).where(eq(app.db.t.posts.id, id)))[0]
+const likeRows = (app: App, where: { userId?: number, postId?: number }) => {
+  const { likes } = app.db.t
+  return countRows(app, likes, and(
     where.userId === undefined ? undefined : eq(likes.userId, where.userId),
     where.postId === undefined ? undefined : eq(likes.postId, where.postId)
-  )).get()!.n
+  ))
+}
 
 t.test('POST /posts', async (t) => {
   const app = await build(t)
@@ -77,14 +78,14 @@ t.test('POST /posts', async (t) => {
     t.ok(Number.isInteger(body.id) && body.id > 0, 'an integer id')
     t.ok(isIsoUtc(body.created_at), 'created_at is ISO-8601 UTC')
     t.equal(body.updated_at, body.created_at, 'updated_at starts as created_at')
-    t.equal(row(app, body.id)?.authorId, alice.id, 'stored with alice as the author')
+    t.equal((await row(app, body.id))?.authorId, alice.id, 'stored with alice as the author')
 
     const read = await api.get(`/posts/${body.id}`, alice)
     t.same(read.json(), body, 'GET answers the same post')
   })
 
   await t.test('a body naming an author, an id or a like count is a 400 and creates nothing', async (t) => {
-    const before = postCount(app)
+    const before = await postCount(app)
     const smuggled: Array<Record<string, unknown>> = [
       { author_id: bob.id },
       { user_id: bob.id },
@@ -102,12 +103,12 @@ t.test('POST /posts', async (t) => {
     badRequest(t, proto, BAD_JSON, 'a raw "__proto__" key')
     const ctor = await api.createRaw(alice, `{"title":"Smuggler","content":"text","constructor":{"prototype":{"author_id":${bob.id}}}}`)
     t.equal(ctor.statusCode, 400, 'a raw "constructor.prototype" key: 400')
-    t.equal(postCount(app), before, 'no post was created')
-    t.equal(app.db.select().from(posts).where(eq(posts.authorId, bob.id)).all().length, 0, 'nothing written in bob\'s name')
+    t.equal(await postCount(app), before, 'no post was created')
+    t.equal(await countRows(app, app.db.t.posts, eq(app.db.t.posts.authorId, bob.id)), 0, 'nothing written in bob\'s name')
   })
 
   await t.test('title and content bounds', async (t) => {
-    const before = postCount(app)
+    const before = await postCount(app)
     const bad: Array<[string, Record<string, unknown>, string]> = [
       ['empty title', { title: '', content: 'c' }, 'body/title must NOT have fewer than 1 characters'],
       ['title of 201 characters', { title: 't'.repeat(201), content: 'c' }, 'body/title must NOT have more than 200 characters'],
@@ -122,7 +123,7 @@ t.test('POST /posts', async (t) => {
       ['null content', { title: 't', content: null }, 'body/content must be string']
     ]
     for (const [what, payload, message] of bad) badRequest(t, await api.create(alice, payload), message, what)
-    t.equal(postCount(app), before, 'none was created')
+    t.equal(await postCount(app), before, 'none was created')
 
     const longest = await api.create(alice, { title: 'T'.repeat(200), content: 'C'.repeat(50_000) })
     t.equal(longest.statusCode, 201, 'a title of 200 and content of 50000 characters are accepted')
@@ -141,12 +142,12 @@ t.test('POST /posts', async (t) => {
   })
 
   await t.test('anonymous is the one 401; an inactive user is 403', async (t) => {
-    const before = postCount(app)
+    const before = await postCount(app)
     the401(t, await api.create(undefined, { title: 'Anon', content: 'text' }), 'no token')
     the401(t, await app.inject({ method: 'POST', url: '/posts', headers: { authorization: 'Bearer not-a-token' }, payload: { title: 'Anon', content: 'text' } }), 'a junk token')
     const carol = await loginAs(app, 'user', { active: false })
     inactive(t, await api.create(carol, { title: 'Sleeping', content: 'text' }), 'inactive user')
-    t.equal(postCount(app), before, 'none was created')
+    t.equal(await postCount(app), before, 'none was created')
   })
 })
 
@@ -228,7 +229,7 @@ t.test('GET /posts and GET /users/{id}/posts: pages, newest first', async (t) =>
   // 25 posts straight through the domain module, alternating authors; ids ascend with creation.
   const ids: number[] = []
   for (let i = 0; i < 25; i++) {
-    ids.push(createPost(app.db, i % 2 === 0 ? alice.id : bob.id, { title: `Post ${i}`, content: `Content ${i}` }))
+    ids.push(await createPost(app.db, i % 2 === 0 ? alice.id : bob.id, { title: `Post ${i}`, content: `Content ${i}` }))
   }
   const newestFirst = [...ids].reverse()
   const aliceIds = newestFirst.filter((_, i) => (24 - i) % 2 === 0)
@@ -379,11 +380,11 @@ t.test('PATCH and DELETE /posts/{id}', async (t) => {
     (await api.create(user, { title, content })).json().id as number
   // Dates the post in the past, so a change to updated_at is visible whatever the clock's resolution.
   const backdate = (id: number) =>
-    app.db.update(posts).set({ createdAt: '2020-01-01T00:00:00.000Z', updatedAt: '2020-01-01T00:00:00.000Z' }).where(eq(posts.id, id)).run()
+    app.db.transaction((tx) => tx.q.update(tx.t.posts).set({ createdAt: '2020-01-01T00:00:00.000Z', updatedAt: '2020-01-01T00:00:00.000Z' }).where(eq(tx.t.posts.id, id)))
 
   await t.test('the owner: PATCH 200 (partial, updated_at moves), DELETE 204', async (t) => {
     const id = await newPost(alice)
-    backdate(id)
+    await backdate(id)
     const before = (await api.get(`/posts/${id}`)).json()
 
     const empty = await api.patch(alice, id, {})
@@ -435,7 +436,7 @@ t.test('PATCH and DELETE /posts/{id}', async (t) => {
       t.equal(res.statusCode, 200, `${who}: PATCH 200 (post:edit_any)`)
       t.equal(res.json().title, `Edited by the ${who}`)
       t.same(res.json().author, { id: alice.id, username: alice.username, avatar_url: null }, `${who}: alice stays the author`)
-      t.equal(row(app, id)?.authorId, alice.id)
+      t.equal((await row(app, id))?.authorId, alice.id)
       const del = await api.del(actor, id)
       t.equal(del.statusCode, 204, `${who}: DELETE 204 (post:delete_any)`)
       postNotFound(t, await api.get(`/posts/${id}`), `${who}: the post is gone`)
@@ -456,7 +457,7 @@ t.test('PATCH and DELETE /posts/{id}', async (t) => {
     const carol = await loginAs(app)
     const own = await newPost(carol)
     const ownBefore = (await api.get(`/posts/${own}`)).json()
-    setActive(app, carol.id, false)
+    await setActive(app, carol.id, false)
     inactive(t, await api.patch(carol, own, { title: 'x' }), 'inactive owner PATCHing their own post')
     inactive(t, await api.del(carol, own), 'inactive owner DELETEing their own post')
     inactive(t, await api.patch(carol, 999999, { title: 'x' }), 'inactive user on a missing post (not 404)')
@@ -496,9 +497,9 @@ t.test('PATCH and DELETE /posts/{id}', async (t) => {
   await t.test('deleting a post removes its likes', async (t) => {
     const id = await newPost(alice)
     for (const u of [bob, mod]) t.equal((await api.like(u, id)).statusCode, 204)
-    t.equal(likeRows(app, { postId: id }), 2)
+    t.equal(await likeRows(app, { postId: id }), 2)
     t.equal((await api.del(alice, id)).statusCode, 204)
-    t.equal(likeRows(app, { postId: id }), 0, 'no like of the deleted post is left')
+    t.equal(await likeRows(app, { postId: id }), 0, 'no like of the deleted post is left')
   })
 })
 
@@ -524,17 +525,17 @@ t.test('DELETE /users/me removes the user\'s posts and likes, and the counts fol
   t.equal(del.statusCode, 204)
 
   for (const id of daves) postNotFound(t, await api.get(`/posts/${id}`), `dave's post ${id} is gone`)
-  t.equal(app.db.select().from(posts).where(eq(posts.authorId, dave.id)).all().length, 0, 'no post of dave is stored')
-  t.equal(likeRows(app, { userId: dave.id }), 0, 'no like by dave is stored')
-  for (const id of daves) t.equal(likeRows(app, { postId: id }), 0, `no like of dave's post ${id} is stored`)
-  t.equal(app.db.select().from(users).where(eq(users.id, dave.id)).all().length, 0, 'dave is gone')
+  t.equal(await countRows(app, app.db.t.posts, eq(app.db.t.posts.authorId, dave.id)), 0, 'no post of dave is stored')
+  t.equal(await likeRows(app, { userId: dave.id }), 0, 'no like by dave is stored')
+  for (const id of daves) t.equal(await likeRows(app, { postId: id }), 0, `no like of dave's post ${id} is stored`)
+  t.equal(await countRows(app, app.db.t.users, eq(app.db.t.users.id, dave.id)), 0, 'dave is gone')
 
   const erinsNow = (await api.get(`/posts/${erins}`, erin)).json()
   t.equal(erinsNow.like_count, 1, 'erin\'s post dropped from 2 to 1 like')
-  t.equal(erinsNow.like_count, likeRows(app, { postId: erins }), 'and matches the likes table')
+  t.equal(erinsNow.like_count, await likeRows(app, { postId: erins }), 'and matches the likes table')
   const franksNow = (await api.get(`/posts/${franks}`)).json()
   t.equal(franksNow.like_count, 0, 'frank\'s post dropped from 1 to 0')
-  t.equal(franksNow.like_count, likeRows(app, { postId: franks }))
+  t.equal(franksNow.like_count, await likeRows(app, { postId: franks }))
 
   const list = (await api.get('/posts')).json()
   t.same(list.items.map((p: { id: number }) => p.id), [franks, erins], 'the list no longer shows dave\'s posts')

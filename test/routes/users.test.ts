@@ -2,8 +2,7 @@ import { eq } from 'drizzle-orm'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import type { App } from '../../src/app.js'
-import { auditLog, likes, posts, users } from '../../src/db/schema.js'
-import { build, isCredentials401, login, loginAs, PASSWORD, setActive, type TestUser } from '../helper.js'
+import { build, countRows, isCredentials401, login, loginAs, PASSWORD, setActive, type TestUser } from '../helper.js'
 
 // Every response of this file, checked at the end for leaked passwords or hashes.
 const seen: Array<{ what: string, body: string, headers: string }> = []
@@ -269,7 +268,7 @@ t.test('PUT /users/me/password', async (t) => {
     const res = await changePassword(app, erin.auth, { ...current, new_password: NEW_PASSWORD })
     t.equal(res.statusCode, 403)
     t.same(res.json(), INACTIVE_403, 'Inactive account')
-    setActive(app, erin.id, true)
+    await setActive(app, erin.id, true)
     t.equal((await tryLogin(app, erin.username, PASSWORD)).statusCode, 200, 'the password is unchanged')
     t.ok(isCredentials401(await changePassword(app, {}, { ...current, new_password: NEW_PASSWORD })), 'anonymous: the one 401')
   })
@@ -302,7 +301,8 @@ t.test('PUT /users/me/password', async (t) => {
     t.equal(oldLogin.json().message, WRONG_LOGIN_MESSAGE)
     t.equal((await tryLogin(app, dave.username, NEW_PASSWORD)).statusCode, 200, 'the new password logs in')
 
-    const [row] = app.db.select({ hash: users.passwordHash }).from(users).where(eq(users.id, dave.id)).all()
+    const { users } = app.db.t
+    const [row] = await app.db.q.select({ hash: users.passwordHash }).from(users).where(eq(users.id, dave.id))
     t.match(row?.hash, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/, 'stored as an argon2id hash')
   })
 })
@@ -314,9 +314,13 @@ t.test('DELETE /users/me', async (t) => {
     const frank = await loginAs(app)
     const other = await loginAs(app)
     const at = new Date().toISOString()
-    const own = app.db.insert(posts).values({ authorId: frank.id, title: 'Mine', content: 'x', createdAt: at, updatedAt: at }).returning().get()
-    const theirs = app.db.insert(posts).values({ authorId: other.id, title: 'Theirs', content: 'y', createdAt: at, updatedAt: at }).returning().get()
-    app.db.insert(likes).values([{ userId: frank.id, postId: theirs.id, createdAt: at }, { userId: other.id, postId: own.id, createdAt: at }]).run()
+    const { auditLog, likes, posts, users } = app.db.t
+    const [own, theirs] = await app.db.transaction((tx) => tx.q.insert(posts).values([
+      { authorId: frank.id, title: 'Mine', content: 'x', createdAt: at, updatedAt: at },
+      { authorId: other.id, title: 'Theirs', content: 'y', createdAt: at, updatedAt: at }
+    ]).returning({ id: posts.id })).then((rows) => rows.map((r) => r!))
+    if (own === undefined || theirs === undefined) throw new Error('two posts were inserted')
+    await app.db.transaction((tx) => tx.q.insert(likes).values([{ userId: frank.id, postId: theirs.id, createdAt: at }, { userId: other.id, postId: own.id, createdAt: at }]))
 
     const res = await deleteMe(app, frank.auth)
     t.equal(res.statusCode, 204)
@@ -331,12 +335,12 @@ t.test('DELETE /users/me', async (t) => {
     t.equal(relogin.json().message, WRONG_LOGIN_MESSAGE)
     t.equal((await get(app, `/users/${frank.id}`)).statusCode, 404, 'the profile is gone')
 
-    t.equal(app.db.select().from(users).where(eq(users.id, frank.id)).all().length, 0, 'the row is gone')
-    t.same(app.db.select({ id: posts.id }).from(posts).all(), [{ id: theirs.id }], 'their posts are gone, others\' stay')
-    t.same(app.db.select({ userId: likes.userId }).from(likes).all(), [], 'their likes are gone, and likes of their posts with them')
-    t.equal(app.db.select().from(posts).where(eq(posts.id, theirs.id)).get()?.likeCount, 0, 'the like count follows')
+    t.equal(await countRows(app, users, eq(users.id, frank.id)), 0, 'the row is gone')
+    t.same(await app.db.q.select({ id: posts.id }).from(posts), [{ id: theirs.id }], 'their posts are gone, others\' stay')
+    t.same(await app.db.q.select({ userId: likes.userId }).from(likes), [], 'their likes are gone, and likes of their posts with them')
+    t.equal((await app.db.q.select().from(posts).where(eq(posts.id, theirs.id)))[0]?.likeCount, 0, 'the like count follows')
 
-    const audit = app.db.select().from(auditLog).where(eq(auditLog.targetId, frank.id)).all()
+    const audit = await app.db.q.select().from(auditLog).where(eq(auditLog.targetId, frank.id))
     t.equal(audit.length, 1, 'one audit entry')
     t.equal(audit[0]?.action, 'user.delete_self')
     t.equal(audit[0]?.targetType, 'user')
@@ -348,7 +352,7 @@ t.test('DELETE /users/me', async (t) => {
   await t.test('an inactive user may delete their account', async (t) => {
     const gina = await loginAs(app, 'user', { active: false })
     t.equal((await deleteMe(app, gina.auth)).statusCode, 204)
-    t.equal(app.db.select().from(users).where(eq(users.id, gina.id)).all().length, 0, 'the row is gone')
+    t.equal(await countRows(app, app.db.t.users, eq(app.db.t.users.id, gina.id)), 0, 'the row is gone')
   })
 
   await t.test('the last active admin cannot delete themselves', async (t) => {
@@ -358,7 +362,7 @@ t.test('DELETE /users/me', async (t) => {
     t.equal(refused.statusCode, 409, 'an inactive admin does not count: 409')
     t.same(refused.json(), { statusCode: 409, error: 'Conflict', message: 'Cannot delete the last active admin' })
     t.equal((await me(app, admin)).statusCode, 200, 'the admin still exists and their token still works')
-    t.equal(app.db.select().from(auditLog).where(eq(auditLog.targetId, admin.id)).all().length, 0, 'no audit entry for a refusal')
+    t.equal(await countRows(app, app.db.t.auditLog, eq(app.db.t.auditLog.targetId, admin.id)), 0, 'no audit entry for a refusal')
 
     const second = await loginAs(app, 'admin')
     t.equal((await deleteMe(app, admin.auth)).statusCode, 204, 'with another active admin, an admin can delete themselves')

@@ -1,5 +1,6 @@
+import { and, eq, sql } from 'drizzle-orm'
 import t from 'tap'
-import { build, CREDENTIALS_401, login, loginAs, PASSWORD } from '../helper.js'
+import { build, countRows, CREDENTIALS_401, login, loginAs, PASSWORD } from '../helper.js'
 
 const statuses = (responses: Array<{ statusCode: number }>) => responses.map((r) => r.statusCode).sort()
 
@@ -20,9 +21,9 @@ t.test('parallel registrations of one email or one username make exactly one acc
   })))
   t.same(statuses(sameName), [201, 409, 409, 409, 409, 409, 409, 409, 409, 409], 'usernames too, regardless of case')
 
-  const count = (sql: string) => (app.db.$client.prepare(sql).get() as { n: number }).n
-  t.equal(count("SELECT count(*) AS n FROM users WHERE email = 'race@example.com'"), 1, 'one account holds the email')
-  t.equal(count("SELECT count(*) AS n FROM users WHERE lower(username) = 'racer'"), 1, 'one account holds the username')
+  const { users } = app.db.t
+  t.equal(await countRows(app, users, eq(users.email, 'race@example.com')), 1, 'one account holds the email')
+  t.equal(await countRows(app, users, sql`lower(${users.username}) = 'racer'`), 1, 'one account holds the username')
 })
 
 t.test('ten parallel uses of one refresh token: exactly one succeeds, and the race ends the session', async (t) => {
@@ -54,7 +55,7 @@ t.test('many simultaneous likes and unlikes never fail and leave a consistent co
 
   const storm = await Promise.all(fans.flatMap((fan, i) => Array.from({ length: 12 }, (_, j) => like(fan, (i + j) % 3 === 0 ? 'DELETE' : 'PUT'))))
   t.same([...new Set(statuses(storm))], [204], `${storm.length} likes and unlikes at once: every one a 204`)
-  const rows = (app.db.$client.prepare('SELECT count(*) AS n FROM likes WHERE post_id = ?').get(post.id) as { n: number }).n
+  const rows = await countRows(app, app.db.t.likes, eq(app.db.t.likes.postId, post.id))
   t.equal((await app.inject({ url: `/posts/${post.id}` })).json().like_count, rows, 'like_count matches the rows')
 
   await Promise.all(fans.flatMap((fan) => [like(fan, 'PUT'), like(fan, 'PUT')]))
@@ -68,7 +69,7 @@ t.test('many simultaneous likes and unlikes never fail and leave a consistent co
     ...fans.map((fan) => like(fan, 'DELETE'))
   ])
   t.ok(race.every((r) => r.statusCode === 204 || r.statusCode === 404), 'likes racing the post\'s deletion: 204 or 404, never 500')
-  const orphans = (app.db.$client.prepare('SELECT count(*) AS n FROM likes WHERE post_id = ?').get(post.id) as { n: number }).n
+  const orphans = await countRows(app, app.db.t.likes, eq(app.db.t.likes.postId, post.id))
   t.equal(orphans, 0, 'no like outlives its post')
 })
 
@@ -84,6 +85,51 @@ t.test('racing writes on unique and guarded data never 500', async (t) => {
     app.inject({ method: 'PATCH', url: `/admin/users/${x.id}`, headers: y.auth, payload: { role: 'user' } })
   ])
   t.ok(demote.every((r) => r.statusCode < 500), `two admins demote each other at once: ${statuses(demote).join(', ')}`)
-  const admins = (app.db.$client.prepare("SELECT count(*) AS n FROM users WHERE role = 'admin' AND is_active = 1").get() as { n: number }).n
+  const { users } = app.db.t
+  const admins = await countRows(app, users, and(eq(users.role, 'admin'), eq(users.isActive, true)))
   t.equal(admins, 1, 'exactly one active admin remains')
+})
+
+t.test('logins racing a password change: no session they start survives the change', async (t) => {
+  const app = await build(t)
+  const user = await loginAs(app)
+  const NEW = 'a brand new passphrase 77'
+  const logins = Array.from({ length: 24 }, () => app.inject({
+    method: 'POST', url: '/auth/token', payload: { username: user.username, password: PASSWORD }
+  }))
+  // Start the change while the logins are still verifying the old password (argon2 runs two at a time).
+  await new Promise((resolve) => setTimeout(resolve, 40))
+  const change = await app.inject({
+    method: 'PUT', url: '/users/me/password', headers: user.auth, payload: { current_password: PASSWORD, new_password: NEW }
+  })
+  t.equal(change.statusCode, 200, 'the change succeeds')
+  const results = await Promise.all(logins)
+  t.ok(results.every((r) => r.statusCode === 200 || r.statusCode === 401), `every login is a 200 or a 401: ${statuses(results).join(',')}`)
+  let live = 0
+  for (const res of results.filter((r) => r.statusCode === 200)) {
+    const { access_token: access, refresh_token: refresh } = res.json()
+    if ((await app.inject({ url: '/users/me', headers: { authorization: `Bearer ${access}` } })).statusCode !== 401) live++
+    if ((await app.inject({ method: 'POST', url: '/auth/token', payload: { grant_type: 'refresh_token', refresh_token: refresh } })).statusCode !== 401) live++
+  }
+  t.equal(live, 0, 'no token from a login that verified the old password works after the change')
+  const { access_token: fresh } = change.json()
+  t.equal((await app.inject({ url: '/users/me', headers: { authorization: `Bearer ${fresh}` } })).statusCode, 200, 'the change\'s own pair works')
+  t.equal((await app.inject({ method: 'POST', url: '/auth/token', payload: { username: user.username, password: NEW } })).statusCode, 200, 'the new password logs in')
+})
+
+t.test('logins racing the account\'s deletion answer 200 or 401, never 500, and leave no session', async (t) => {
+  const app = await build(t)
+  const user = await loginAs(app)
+  const logins = Array.from({ length: 24 }, () => app.inject({
+    method: 'POST', url: '/auth/token', payload: { username: user.username, password: PASSWORD }
+  }))
+  await new Promise((resolve) => setTimeout(resolve, 40))
+  const deletion = await app.inject({ method: 'DELETE', url: '/users/me', headers: user.auth })
+  t.equal(deletion.statusCode, 204, 'the deletion succeeds')
+  const results = await Promise.all(logins)
+  t.ok(results.every((r) => r.statusCode === 200 || r.statusCode === 401), `every login is a 200 or a 401: ${statuses(results).join(',')}`)
+  for (const res of results.filter((r) => r.statusCode === 200)) {
+    t.equal((await app.inject({ url: '/users/me', headers: { authorization: `Bearer ${res.json().access_token}` } })).statusCode, 401, 'a token from before the deletion is dead')
+  }
+  t.equal(await countRows(app, app.db.t.sessions, eq(app.db.t.sessions.userId, user.id)), 0, 'no session row of the user is left')
 })

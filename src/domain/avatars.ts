@@ -3,9 +3,8 @@ import { open, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { httpErrors } from '@fastify/sensible'
 import sharp from 'sharp'
-import type { Db } from './db/client.js'
+import type { Database, UserRow } from '../db/index.js'
 import { concurrencyLimit } from './limit.js'
-import type { UserRow } from './db/schema.js'
 import { setAvatar } from './users.js'
 
 export const AVATAR_SIZE = 256
@@ -110,12 +109,12 @@ export async function removeAvatarFile (dir: string, name: string | null, log: L
  * Stores a new avatar for the user. The file is complete on disk before the row points at it, and the
  * previous file is removed only once the row is committed: any failure keeps the old avatar, no orphan.
  */
-export async function replaceAvatar (db: Db, dir: string, userId: number, upload: Buffer, log: Logger): Promise<UserRow> {
+export async function replaceAvatar (db: Database, dir: string, userId: number, upload: Buffer, log: Logger): Promise<UserRow> {
   const image = await processAvatar(upload)
   const name = await writeAvatarFile(dir, image)
-  let change: ReturnType<typeof setAvatar>
+  let change: Awaited<ReturnType<typeof setAvatar>>
   try {
-    change = setAvatar(db, userId, name)
+    change = await setAvatar(db, userId, name)
   } catch (err) {
     await removeAvatarFile(dir, name, log)
     throw err
@@ -125,8 +124,8 @@ export async function replaceAvatar (db: Db, dir: string, userId: number, upload
 }
 
 /** Clears the user's avatar; the file goes once the row no longer names it. */
-export async function clearAvatar (db: Db, dir: string, userId: number, log: Logger): Promise<UserRow> {
-  const change = setAvatar(db, userId, null)
+export async function clearAvatar (db: Database, dir: string, userId: number, log: Logger): Promise<UserRow> {
+  const change = await setAvatar(db, userId, null)
   await removeAvatarFile(dir, change.previous, log)
   return change.user
 }

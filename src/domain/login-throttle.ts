@@ -1,9 +1,18 @@
+/** Failed logins per (account, client) pair: in this process's memory, or in Redis for every process. */
+export interface LoginThrottle {
+  /** Seconds until another attempt is allowed, or 0 when it is allowed now. */
+  retryAfter: (account: string, client: string) => Promise<number>
+  recordFailure: (account: string, client: string) => Promise<void>
+  reset: (account: string, client: string) => Promise<void>
+}
+
 /**
  * Counts failed logins per (account, client) pair in a sliding window. Another client's failures
  * on the same account do not lock its owner out, and one client's failures on other accounts
- * do not count against this one. Kept in memory: a restart forgets, which errs towards availability.
+ * do not count against this one. Kept in memory: a restart forgets, which errs towards availability; one process's count is its own
+ * (src/redis/login-throttle.ts shares it across processes).
  */
-export class LoginThrottle {
+export class MemoryLoginThrottle implements LoginThrottle {
   private readonly failures = new Map<string, number[]>()
 
   constructor (
@@ -24,23 +33,23 @@ export class LoginThrottle {
   }
 
   /** Seconds until another attempt is allowed, or 0 when it is allowed now. */
-  retryAfter (account: string, client: string, at = Date.now()): number {
-    const times = this.recent(LoginThrottle.key(account, client), at)
+  async retryAfter (account: string, client: string, at = Date.now()): Promise<number> {
+    const times = this.recent(MemoryLoginThrottle.key(account, client), at)
     if (times.length < this.limit) return 0
     const oldestThatCounts = times[times.length - this.limit] as number
     return Math.max(1, Math.ceil((oldestThatCounts + this.windowMs - at) / 1000))
   }
 
-  recordFailure (account: string, client: string, at = Date.now()): void {
-    const key = LoginThrottle.key(account, client)
+  async recordFailure (account: string, client: string, at = Date.now()): Promise<void> {
+    const key = MemoryLoginThrottle.key(account, client)
     const times = this.recent(key, at)
     times.push(at)
     this.failures.set(key, times.slice(-this.limit))
     if (this.failures.size > this.maxKeys) this.sweep(at)
   }
 
-  reset (account: string, client: string): void {
-    this.failures.delete(LoginThrottle.key(account, client))
+  async reset (account: string, client: string): Promise<void> {
+    this.failures.delete(MemoryLoginThrottle.key(account, client))
   }
 
   /** Bounds memory under a spray of distinct accounts: drop expired pairs, then the oldest. */

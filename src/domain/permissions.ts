@@ -1,4 +1,4 @@
-import type { Role } from './db/schema.js'
+import type { Role } from '../db/roles.js'
 
 export const PERMISSIONS = [
   'post:create', 'post:edit_own', 'post:delete_own', 'post:like',

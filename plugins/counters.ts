@@ -1,0 +1,41 @@
+import fp from 'fastify-plugin'
+import type { Redis } from 'ioredis'
+import { MemoryLoginThrottle, type LoginThrottle } from '../src/domain/login-throttle.js'
+import { isRedisUnavailable, openRedis } from '../src/redis/client.js'
+import { RedisLoginThrottle } from '../src/redis/login-throttle.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Failed logins per account and client: shared through Redis when REDIS_URL is set, else per process. */
+    loginThrottle: LoginThrottle
+    /** The shared Redis when REDIS_URL is set (rate limit, throttles), else null. */
+    redis: Redis | null
+    /** Whether an error means Redis cannot be reached (→ 503). */
+    redisUnavailable: (err: unknown) => boolean
+  }
+}
+
+/**
+ * The counters the contract limits, kept where every process that must agree on them can see them:
+ * in Redis when REDIS_URL is set, else in this process's memory.
+ */
+export default fp(async (app) => {
+  const { loginFailureLimit, databaseUrl, redisUrl, redisKeyPrefix } = app.config
+  if (redisUrl === undefined) {
+    if (app.db.engine === 'postgres') {
+      app.log.warn('REDIS_URL is not set: the /auth rate limit and the login-failure throttle are counted per process, so N processes allow N times the limits')
+    }
+    app.decorate('redis', null)
+    app.decorate('redisUnavailable', () => false)
+    app.decorate('loginThrottle', new MemoryLoginThrottle(loginFailureLimit))
+    return
+  }
+  const redis = await openRedis(redisUrl, app.log)
+  app.decorate('redis', redis)
+  app.decorate('redisUnavailable', isRedisUnavailable)
+  app.decorate('loginThrottle', new RedisLoginThrottle(redis, loginFailureLimit, { prefix: redisKeyPrefix }))
+  app.addHook('onClose', async () => {
+    await redis.quit().catch(() => redis.disconnect())
+  })
+  app.log.debug({ databaseUrl: databaseUrl.replace(/:[^:@/]*@/, ':***@') }, 'counters kept in Redis')
+}, { name: 'counters', dependencies: ['config', 'db'] })

@@ -1,0 +1,89 @@
+import type { NodePgQueryResultHKT } from 'drizzle-orm/node-postgres'
+import type { PgDatabase } from 'drizzle-orm/pg-core'
+import type * as tables from './postgres/schema.js'
+
+/**
+ * The tables as the domain sees them. Both engines declare the same tables, columns and JavaScript
+ * types (src/db/sqlite/schema.ts, src/db/postgres/schema.ts); the domain is typed against one of them.
+ */
+export type Tables = typeof tables
+
+/**
+ * drizzle's query builder, typed with the PostgreSQL dialect. At run time it is the engine's own, so a
+ * domain query must use what both dialects share: select/insert/update/delete, joins, `returning`,
+ * `onConflictDoNothing`, `sql` fragments of standard SQL, and `await` (or `.prepare(name).execute()`)
+ * rather than SQLite's synchronous `.get()`/`.all()`/`.run()`.
+ */
+export type Query = PgDatabase<NodePgQueryResultHKT, Tables>
+
+export type Engine = 'sqlite' | 'postgres'
+
+/**
+ * What an engine gives the domain: queries written once, and the few things that differ, each behind
+ * one name. A `Database` handed to `transaction`'s callback is bound to that transaction.
+ */
+export interface Database {
+  readonly engine: Engine
+  /** Queries, on the transaction's connection inside `transaction`. */
+  readonly q: Query
+  readonly t: Tables
+  /**
+   * Runs `work` in one transaction, committed when it resolves and rolled back when it throws. Every
+   * write goes through here (on SQLite this is also what keeps writes from interleaving on the one
+   * connection), so `work` must await nothing but the database: hash passwords and touch files
+   * before or after. Nested calls join the outer transaction.
+   */
+  transaction: <T>(work: (tx: Database) => Promise<T>) => Promise<T>
+  /**
+   * Inside a transaction: waits until no other transaction holds the lock `name`, then holds it until
+   * this one ends. For rules that read many rows before writing (the last active admin). On SQLite,
+   * where transactions already run one at a time, it does nothing.
+   */
+  lock: (name: string) => Promise<void>
+  /** A statement prepared once per database (the hot paths). Never inside a transaction: it runs on its own connection. */
+  prepared: <T>(key: string, build: (q: Query, t: Tables) => T) => T
+  /** Whether an error is a unique-constraint violation (a duplicate email → 409). */
+  isUniqueViolation: (err: unknown) => boolean
+  /** Whether an error is a foreign-key violation: the row referred to went away meanwhile. */
+  isForeignKeyViolation: (err: unknown) => boolean
+  /** Whether an error means the database cannot be reached or is shutting down (→ 503, not 500). */
+  isUnavailable: (err: unknown) => boolean
+  /** True while the database answers, within about a second; never throws. */
+  ping: () => Promise<boolean>
+  /** Statements sent so far, and a listener for each: for tests that count or inspect what a route runs. */
+  readonly statements: StatementLog
+  close: () => Promise<void>
+}
+
+export interface StatementLog {
+  count: number
+  listener: ((sql: string) => void) | undefined
+}
+
+/** A drizzle logger that feeds a StatementLog (cheap: a counter and one optional call). */
+export function statementLogger (): { statements: StatementLog, logger: { logQuery: (sql: string) => void } } {
+  const statements: StatementLog = { count: 0, listener: undefined }
+  return { statements, logger: { logQuery: (sql) => { statements.count++; statements.listener?.(sql) } } }
+}
+
+/** The error a driver raised, whether or not drizzle wrapped it (DrizzleQueryError keeps it as `cause`). */
+export function driverError (err: unknown): { code?: unknown, message?: unknown } | undefined {
+  let e = err
+  for (let depth = 0; depth < 3 && typeof e === 'object' && e !== null; depth++) {
+    if ('code' in e && e.code !== undefined) return e as { code?: unknown, message?: unknown }
+    e = (e as { cause?: unknown }).cause
+  }
+  return typeof err === 'object' && err !== null ? err as { message?: unknown } : undefined
+}
+
+/** A prepared-statement cache for one root database, shared by both engines. */
+export function preparedCache (q: Query, t: Tables): Database['prepared'] {
+  const cache = new Map<string, unknown>()
+  return <T>(key: string, build: (q: Query, t: Tables) => T): T => {
+    if (!cache.has(key)) cache.set(key, build(q, t))
+    return cache.get(key) as T
+  }
+}
+
+export type UserRow = Tables['users']['$inferSelect']
+export type PostRow = Tables['posts']['$inferSelect']

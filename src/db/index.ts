@@ -1,0 +1,22 @@
+import type { Database } from './database.js'
+import { migratePostgres, openPostgres, type PostgresOptions } from './postgres/engine.js'
+import { migrateSqlite, openSqlite } from './sqlite/engine.js'
+
+export type { Database, Engine, PostRow, Query, Tables, UserRow } from './database.js'
+export { ROLES, type Role } from './roles.js'
+
+/** `postgres://` and `postgresql://` URLs are PostgreSQL; anything else is a SQLite file path. */
+export function engineOf (databaseUrl: string): 'sqlite' | 'postgres' {
+  return /^postgres(ql)?:\/\//i.test(databaseUrl) ? 'postgres' : 'sqlite'
+}
+
+/** The one place the engine is chosen: from DATABASE_URL, once, at start-up. */
+export function openDatabase (databaseUrl: string, options: PostgresOptions): Database {
+  return engineOf(databaseUrl) === 'postgres' ? openPostgres(databaseUrl, options) : openSqlite(databaseUrl)
+}
+
+/** Brings the schema up to date; safe when several processes start at once. */
+export async function migrateDatabase (databaseUrl: string): Promise<void> {
+  if (engineOf(databaseUrl) === 'postgres') await migratePostgres(databaseUrl)
+  else await migrateSqlite(databaseUrl)
+}

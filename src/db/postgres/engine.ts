@@ -1,0 +1,109 @@
+import { join } from 'node:path'
+import { sql } from 'drizzle-orm'
+import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres'
+import { migrate } from 'drizzle-orm/node-postgres/migrator'
+import pg from 'pg'
+import { migrationsRoot } from '../../paths.js'
+import { driverError, preparedCache, statementLogger, type Database, type Query, type Tables } from '../database.js'
+import * as schema from './schema.js'
+
+export interface PostgresOptions {
+  poolSize: number
+  /** Where a dropped idle connection is reported; the pool replaces it by itself. */
+  log?: { warn: (obj: object, msg: string) => void }
+}
+
+// Class 08 (connection exception), 57P01-57P03 (shutdown, cannot connect now), 53300 (too many
+// connections), 57014 (our statement_timeout fired).
+const UNAVAILABLE_CODES = /^(08...|57P0[1-3]|53300|57014|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH)$/
+const UNAVAILABLE_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Query read timeout|not queryable|Connection ended|the database system is (starting up|shutting down)/
+
+export function isPostgresUnavailable (err: unknown): boolean {
+  const e = driverError(err)
+  return UNAVAILABLE_CODES.test(String(e?.code ?? '')) || UNAVAILABLE_MESSAGES.test(String(e?.message ?? ''))
+}
+
+/** Fails fast instead of hanging: a request gets its 503 long before the 60 s request timeout. */
+function poolConfig (url: string, poolSize: number): pg.PoolConfig {
+  return {
+    connectionString: url,
+    max: poolSize,
+    connectionTimeoutMillis: 3_000,
+    // Server side: no statement runs longer than this; client side: a dead network is noticed.
+    statement_timeout: 10_000,
+    query_timeout: 15_000,
+    idleTimeoutMillis: 30_000,
+    keepAlive: true
+  }
+}
+
+/**
+ * PostgreSQL through node-postgres: a pool of `poolSize` connections, transactions on one pooled
+ * connection each (READ COMMITTED; `lock` is a transaction-scoped advisory lock).
+ */
+export function openPostgres (url: string, options: PostgresOptions): Database {
+  const pool = new pg.Pool(poolConfig(url, options.poolSize))
+  // An idle connection that the server closes must not crash the process; the pool makes a new one.
+  pool.on('error', (err) => options.log?.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'PostgreSQL connection lost'))
+
+  const { statements, logger } = statementLogger()
+  const root = drizzle(pool, { schema, logger })
+  const t = schema as unknown as Tables
+
+  const base = {
+    engine: 'postgres' as const,
+    t,
+    statements,
+    prepared: preparedCache(root as unknown as Query, t),
+    isUniqueViolation: (err: unknown) => driverError(err)?.code === '23505',
+    isForeignKeyViolation: (err: unknown) => driverError(err)?.code === '23503',
+    isUnavailable: isPostgresUnavailable,
+    ping: async () => {
+      let timer: NodeJS.Timeout | undefined
+      const timeout = new Promise<false>((resolve) => { timer = setTimeout(resolve, 1_000, false) })
+      try {
+        return await Promise.race([pool.query('select 1').then(() => true, () => false), timeout])
+      } finally {
+        clearTimeout(timer)
+      }
+    },
+    close: async () => {
+      if (!pool.ended) await pool.end()
+    }
+  }
+
+  function bound (q: Query, inTransaction: boolean): Database {
+    const db: Database = {
+      ...base,
+      q,
+      transaction: inTransaction
+        ? (work) => work(db)
+        : (work) => (q as unknown as NodePgDatabase<typeof schema>).transaction((tx) => work(bound(tx as unknown as Query, true))),
+      lock: async (name) => {
+        if (!inTransaction) throw new Error('lock() holds until the transaction ends: call it inside one')
+        await q.execute(sql`select pg_advisory_xact_lock(hashtext(${name}))`)
+      }
+    }
+    return db
+  }
+  return bound(root as unknown as Query, false)
+}
+
+/**
+ * Applies the migrations once however many processes start together: each waits for a session-level
+ * advisory lock, and the ones that get it after the first find nothing left to do. The migrations
+ * table lives in the connection's current schema, beside the tables (a schema per test, or a team's own).
+ */
+export async function migratePostgres (url: string): Promise<void> {
+  const client = new pg.Client({ ...poolConfig(url, 1), statement_timeout: 0, query_timeout: 0 })
+  await client.connect()
+  try {
+    await client.query('select pg_advisory_lock(hashtext($1))', ['inkwell:migrate'])
+    const { rows } = await client.query<{ schema: string | null }>('select current_schema() as schema')
+    const current = rows[0]?.schema
+    if (current === null || current === undefined) throw new Error('DATABASE_URL: the connection has no current schema (check its search_path)')
+    await migrate(drizzle(client), { migrationsFolder: join(migrationsRoot, 'postgres'), migrationsSchema: current })
+  } finally {
+    await client.end()
+  }
+}

@@ -1,0 +1,94 @@
+import { sql } from 'drizzle-orm'
+import { bigint, boolean, index, integer, jsonb, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core'
+import { ROLES } from '../roles.js'
+
+// The same tables, columns and JavaScript types as src/db/sqlite/schema.ts, so the domain's queries
+// are written once: times stay ISO-8601 text (sortable, and exactly what the API returns) and
+// session times unix seconds. Only the column kinds differ (identity ids, booleans, jsonb).
+
+const unixSeconds = (name: string) => bigint(name, { mode: 'number' })
+
+export const users = pgTable('users', {
+  id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+  // Stored lower-cased, so the plain unique index is case-insensitive.
+  email: text('email').notNull(),
+  username: text('username').notNull(),
+  passwordHash: text('password_hash').notNull(),
+  role: text('role', { enum: ROLES }).notNull().default('user'),
+  isActive: boolean('is_active').notNull().default(true),
+  bio: text('bio').notNull().default(''),
+  avatar: text('avatar'),
+  createdAt: text('created_at').notNull(),
+  updatedAt: text('updated_at').notNull()
+}, (t) => [
+  uniqueIndex('users_email_unique').on(t.email),
+  // Usernames keep their case for display but are unique regardless of it.
+  uniqueIndex('users_username_lower_unique').on(sql`lower(${t.username})`),
+  index('users_role_active_idx').on(t.role, t.isActive)
+])
+
+/** A login: one chain of rotating refresh tokens and the access tokens issued alongside them. */
+export const sessions = pgTable('sessions', {
+  id: text('id').primaryKey(),
+  userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  createdAt: unixSeconds('created_at').notNull(),
+  expiresAt: unixSeconds('expires_at').notNull(),
+  revokedAt: unixSeconds('revoked_at')
+}, (t) => [
+  index('sessions_user_idx').on(t.userId),
+  index('sessions_expires_idx').on(t.expiresAt)
+])
+
+export const refreshTokens = pgTable('refresh_tokens', {
+  id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+  sessionId: text('session_id').notNull().references(() => sessions.id, { onDelete: 'cascade' }),
+  // SHA-256 of the whole token: a leaked table cannot be replayed.
+  tokenHash: text('token_hash').notNull(),
+  createdAt: unixSeconds('created_at').notNull(),
+  expiresAt: unixSeconds('expires_at').notNull(),
+  usedAt: unixSeconds('used_at')
+}, (t) => [
+  uniqueIndex('refresh_tokens_hash_unique').on(t.tokenHash),
+  index('refresh_tokens_session_idx').on(t.sessionId)
+])
+
+/** Audit entries outlive the users they name, so the ids carry no foreign key. */
+export const auditLog = pgTable('audit_log', {
+  id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+  actorId: integer('actor_id'),
+  action: text('action').notNull(),
+  targetType: text('target_type').notNull(),
+  targetId: integer('target_id'),
+  ip: text('ip'),
+  details: jsonb('details').$type<Record<string, unknown>>().notNull().default({}),
+  createdAt: text('created_at').notNull()
+})
+
+export const posts = pgTable('posts', {
+  id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+  authorId: integer('author_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  title: text('title').notNull(),
+  content: text('content').notNull(),
+  // Kept by triggers on likes (drizzle/postgres/0001), so cascaded deletes keep it right too.
+  likeCount: integer('like_count').notNull().default(0),
+  createdAt: text('created_at').notNull(),
+  updatedAt: text('updated_at').notNull()
+}, (t) => [
+  index('posts_author_idx').on(t.authorId, t.id)
+])
+
+export const likes = pgTable('likes', {
+  userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  postId: integer('post_id').notNull().references(() => posts.id, { onDelete: 'cascade' }),
+  createdAt: text('created_at').notNull()
+}, (t) => [
+  // One like per user and post, enforced by the database whatever the timing of requests.
+  primaryKey({ columns: [t.userId, t.postId] }),
+  index('likes_post_idx').on(t.postId)
+])
+
+/** Row counts kept by triggers (drizzle/postgres/0001), so a total needs no count(*). */
+export const rowCounts = pgTable('row_counts', {
+  name: text('name').primaryKey(),
+  n: bigint('n', { mode: 'number' }).notNull()
+})

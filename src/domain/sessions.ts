@@ -1,0 +1,120 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { and, eq, inArray, isNull, lt, sql } from 'drizzle-orm'
+import type { Database } from '../db/index.js'
+import type { CurrentUser } from './users.js'
+
+export const unixNow = () => Math.floor(Date.now() / 1000)
+
+export function newId (bytes = 16): string {
+  return randomBytes(bytes).toString('base64url')
+}
+
+export function tokenHash (token: string): string {
+  return createHash('sha256').update(token).digest('base64url')
+}
+
+/**
+ * Starts a login session, but only for a password that is still the account's: the conditional
+ * update of the user's row waits for any concurrent password change or deletion of it to commit, and
+ * then matches nothing. Returns undefined then (the caller answers 401). Expired sessions are swept
+ * here, where logins already pay for argon2. Call inside a transaction.
+ */
+export async function createSession (tx: Database, userId: number, verifiedHash: string, ttl: number): Promise<string | undefined> {
+  const { users, sessions } = tx.t
+  const still = await tx.q.update(users).set({ passwordHash: sql`${users.passwordHash}` })
+    .where(and(eq(users.id, userId), eq(users.passwordHash, verifiedHash))).returning({ id: users.id })
+  if (still.length === 0) return undefined
+  const id = newId()
+  const at = unixNow()
+  await tx.q.delete(sessions).where(lt(sessions.expiresAt, at))
+  await tx.q.insert(sessions).values({ id, userId, createdAt: at, expiresAt: at + ttl })
+  return id
+}
+
+/** Call inside the transaction that created or rotated the session. */
+export async function recordRefreshToken (tx: Database, sessionId: string, token: string, ttl: number): Promise<void> {
+  const { refreshTokens, sessions } = tx.t
+  const at = unixNow()
+  await tx.q.insert(refreshTokens).values({ sessionId, tokenHash: tokenHash(token), createdAt: at, expiresAt: at + ttl })
+  await tx.q.update(sessions).set({ expiresAt: at + ttl }).where(eq(sessions.id, sessionId))
+}
+
+export type RotationOutcome =
+  | { ok: true, userId: number, sessionId: string }
+  | { ok: false, reason: 'unknown' | 'expired' | 'revoked' | 'reused' }
+
+/**
+ * Spends a refresh token: one conditional update marks it used, so among any number of concurrent
+ * uses, on any number of processes, exactly one matches. A token spent twice is taken as stolen and
+ * its whole session ends. Call inside a transaction.
+ */
+export async function spendRefreshToken (tx: Database, token: string, sessionId: string): Promise<RotationOutcome> {
+  const { refreshTokens, sessions } = tx.t
+  const at = unixNow()
+  const hash = tokenHash(token)
+  const [row] = await tx.q.select({
+    usedAt: refreshTokens.usedAt,
+    expiresAt: refreshTokens.expiresAt,
+    sessionId: sessions.id,
+    userId: sessions.userId,
+    revokedAt: sessions.revokedAt
+  }).from(refreshTokens)
+    .innerJoin(sessions, eq(sessions.id, refreshTokens.sessionId))
+    .where(eq(refreshTokens.tokenHash, hash))
+  if (row === undefined || row.sessionId !== sessionId) return { ok: false, reason: 'unknown' }
+  if (row.revokedAt !== null) return { ok: false, reason: 'revoked' }
+  const reused = async () => {
+    await tx.q.update(sessions).set({ revokedAt: at }).where(eq(sessions.id, row.sessionId))
+    return { ok: false, reason: 'reused' } as const
+  }
+  if (row.usedAt !== null) return await reused()
+  if (row.expiresAt <= at) return { ok: false, reason: 'expired' }
+  // The read above may be stale by now: only the update that finds the token unused wins.
+  const spent = await tx.q.update(refreshTokens).set({ usedAt: at })
+    .where(and(eq(refreshTokens.tokenHash, hash), isNull(refreshTokens.usedAt))).returning({ id: refreshTokens.id })
+  if (spent.length === 0) return await reused()
+  return { ok: true, userId: row.userId, sessionId: row.sessionId }
+}
+
+/** Logout: ends the session a refresh token belongs to, whatever state the token is in. */
+export async function revokeSessionOfToken (db: Database, token: string): Promise<void> {
+  const { refreshTokens, sessions } = db.t
+  await db.transaction((tx) => tx.q.update(sessions).set({ revokedAt: unixNow() })
+    .where(and(
+      isNull(sessions.revokedAt),
+      inArray(sessions.id, tx.q.select({ id: refreshTokens.sessionId }).from(refreshTokens).where(eq(refreshTokens.tokenHash, tokenHash(token))))
+    )))
+}
+
+export async function revokeAllSessions (db: Database, userId: number): Promise<void> {
+  const { sessions } = db.t
+  await db.transaction((tx) => tx.q.update(sessions).set({ revokedAt: unixNow() })
+    .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt))))
+}
+
+/**
+ * The per-request lookup behind `authenticate`: the user, read fresh, and only while the session its
+ * token was issued in is still open. One prepared statement, one round trip, on either engine.
+ */
+export function currentUserQuery (db: Database): (userId: number, sessionId: string) => Promise<CurrentUser | undefined> {
+  const query = db.prepared('current_user', (q, { users, sessions }) => q.select({
+    id: users.id,
+    email: users.email,
+    username: users.username,
+    role: users.role,
+    isActive: users.isActive,
+    bio: users.bio,
+    avatar: users.avatar,
+    createdAt: users.createdAt,
+    updatedAt: users.updatedAt,
+    sessionId: sessions.id
+  }).from(sessions)
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .where(and(
+      eq(sessions.id, sql.placeholder('sessionId')),
+      eq(sessions.userId, sql.placeholder('userId')),
+      isNull(sessions.revokedAt)
+    ))
+    .prepare('current_user'))
+  return async (userId, sessionId) => (await query.execute({ userId, sessionId }))[0]
+}
