@@ -11,7 +11,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Whether the server and its database answer */
+        /** Whether the server, its database and Redis (when configured) answer */
         get: operations["health"];
         put?: never;
         post?: never;
@@ -553,7 +553,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The database does not answer */
+            /** @description The database, or Redis, does not answer */
             503: {
                 headers: {
                     [name: string]: unknown;

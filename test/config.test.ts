@@ -129,3 +129,40 @@ t.test('in development a missing JWT_SECRET is generated beside the database and
   t.equal(loadConfig({ DATABASE_URL: join(dir, 'db', 'inkwell.db'), JWT_SECRET: SECRET }).jwtSecret, SECRET,
     'a given JWT_SECRET wins over the generated one')
 })
+
+t.test('DATABASE_URL picks the engine; REDIS_URL and the pool size are read and checked', async (t) => {
+  const sqlite = loadConfig({ JWT_SECRET: SECRET, DATABASE_URL: 'file:/tmp/x/inkwell.db' })
+  t.equal(sqlite.databaseUrl, '/tmp/x/inkwell.db', 'a file: URL is a SQLite path')
+  t.equal(sqlite.redisUrl, undefined, 'REDIS_URL is optional')
+  t.equal(sqlite.databasePoolSize, 10, 'DATABASE_POOL_SIZE defaults to 10')
+  t.equal(sqlite.redisKeyPrefix, 'inkwell:', 'REDIS_KEY_PREFIX defaults to inkwell:')
+  for (const url of ['postgres://u:p@db.internal:5432/inkwell', 'postgresql://u@localhost/inkwell', 'POSTGRES://u@h/db']) {
+    t.equal(loadConfig({ JWT_SECRET: SECRET, DATABASE_URL: url }).databaseUrl, url, `${url} is kept whole`)
+  }
+  const full = loadConfig({
+    JWT_SECRET: SECRET, DATABASE_URL: 'postgres://u@h/db', DATABASE_POOL_SIZE: '25', REDIS_URL: 'redis://cache:6379/2', REDIS_KEY_PREFIX: 'blog:'
+  })
+  t.match(full, { databasePoolSize: 25, redisUrl: 'redis://cache:6379/2', redisKeyPrefix: 'blog:' })
+  t.equal(loadConfig({ JWT_SECRET: SECRET, REDIS_URL: 'rediss://:pw@cache:6380' }).redisUrl, 'rediss://:pw@cache:6380', 'TLS and a password')
+
+  const refused: Array<[Record<string, string>, string, RegExp]> = [
+    [{ DATABASE_URL: 'mysql://u@h/db' }, 'DATABASE_URL', /SQLite file path .* postgres:\/\//],
+    [{ DATABASE_URL: 'postgres://' }, 'DATABASE_URL', /postgres:\/\/user:password@host/],
+    [{ DATABASE_POOL_SIZE: '0' }, 'DATABASE_POOL_SIZE', /between 1 and 1000/],
+    [{ DATABASE_POOL_SIZE: 'ten' }, 'DATABASE_POOL_SIZE', /integer/],
+    [{ REDIS_URL: 'http://cache:6379' }, 'REDIS_URL', /redis:\/\/host:6379\/0/],
+    [{ REDIS_URL: 'redis://cache:6379/db0' }, 'REDIS_URL', /redis:\/\//],
+    [{ REDIS_URL: 'not a url' }, 'REDIS_URL', /redis:\/\//]
+  ]
+  for (const [env, variable, message] of refused) {
+    t.throws(() => loadConfig({ JWT_SECRET: SECRET, ...env }), { name: 'ConfigError', variable, message }, `${JSON.stringify(env)} is refused, naming ${variable}`)
+  }
+  let message = ''
+  try {
+    loadConfig({ JWT_SECRET: SECRET, REDIS_URL: 'http://:hunter2@cache:6379' })
+  } catch (err) {
+    message = (err as Error).message
+  }
+  t.match(message, /REDIS_URL .*http:\/\/\*\*\*@cache/, 'a refused REDIS_URL is named…')
+  t.notMatch(message, /hunter2/, '…without its password')
+})

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import pg from 'pg'
+import { deleteKeys, uniquePrefix } from './redis.js'
 
 // Which engine the suite runs on: scripts/test.mjs runs it once on SQLite and, when TEST_DATABASE_URL
 // is set, once more with TEST_ENGINE=postgres (and Redis when TEST_REDIS_URL is set).
@@ -52,22 +53,14 @@ export async function testDatabase (t: Teardown, sqliteFile: string): Promise<st
 export async function testRedis (t: Teardown, force = false): Promise<Record<string, string>> {
   if (!force && (TEST_ENGINE !== 'postgres' || process.env.TEST_REDIS_URL === undefined)) return {}
   const url = requiredEnv('TEST_REDIS_URL')
-  const prefix = `${unique('inkwell-test')}:`
-  t.teardown(() => deleteKeys(url, prefix))
+  const prefix = uniquePrefix()
+  t.teardown(async () => {
+    const redis = new Redis(url, { maxRetriesPerRequest: 1 })
+    try {
+      await deleteKeys(redis, prefix)
+    } finally {
+      redis.disconnect()
+    }
+  })
   return { REDIS_URL: url, REDIS_KEY_PREFIX: prefix }
-}
-
-async function deleteKeys (url: string, prefix: string): Promise<void> {
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 })
-  await redis.connect()
-  try {
-    let cursor = '0'
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500)
-      if (keys.length > 0) await redis.del(...keys)
-      cursor = next
-    } while (cursor !== '0')
-  } finally {
-    redis.disconnect()
-  }
 }
