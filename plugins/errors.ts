@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http'
 import fp from 'fastify-plugin'
+import { loggableError } from '../src/db/database.js'
 import type { FastifyError } from 'fastify'
 
 function body (statusCode: number, message: string, code?: string) {
@@ -25,7 +26,7 @@ function clientMessage (err: FastifyError): string {
 export default fp(async (app) => {
   app.setErrorHandler((err: FastifyError & { headers?: Record<string, string>, expose?: boolean }, request, reply) => {
     if (app.db.isUnavailable(err) || app.redisUnavailable(err)) {
-      request.log.error({ err: { message: err.message, code: err.code } }, 'database or Redis unavailable')
+      request.log.error({ err: loggableError(err) }, 'database or Redis unavailable')
       return reply.code(503).header('retry-after', '5')
         .send(body(503, 'The service is temporarily unavailable; try again shortly', 'SERVICE_UNAVAILABLE'))
     }
@@ -35,7 +36,7 @@ export default fp(async (app) => {
     }
     const status = err.validation ? 400 : (err.statusCode ?? 500)
     if (status >= 500 && err.expose !== true) {
-      request.log.error({ err }, 'request failed')
+      request.log.error({ err: loggableError(err) }, 'request failed')
       return reply.code(500).send(body(500, 'Internal Server Error'))
     }
     if (err.headers !== undefined) reply.headers(err.headers)

@@ -37,6 +37,28 @@ function digitsOnly (validate: ValidateFunction, schema: ObjectSchema, part: str
   }
 }
 
+/** The path of the first string holding a NUL character, which PostgreSQL cannot store in text. */
+function nulPath (value: unknown, path: string, depth = 0): string | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined
+  if (typeof value !== 'object' || value === null || depth > 32) return undefined
+  for (const [key, item] of Object.entries(value)) {
+    const found = nulPath(item, `${path}/${key}`, depth + 1)
+    if (found !== undefined) return found
+  }
+  return undefined
+}
+
+/** Refuses NUL characters in any string of a body, on every engine alike, naming the field. */
+function withoutNul (validate: ValidateFunction, part: string) {
+  return (data: unknown) => {
+    const where = nulPath(data, part)
+    if (where !== undefined) {
+      return { error: Object.assign(new Error(`${where} must not contain NUL characters`), { statusCode: 400, code: 'FST_ERR_VALIDATION' }) }
+    }
+    return validate(data) ? { value: data } : { error: validationError(validate, part) }
+  }
+}
+
 function validationError (validate: ValidateFunction, part: string) {
   const first = validate.errors?.[0]
   const where = `${part}${first?.instancePath ?? ''}`
@@ -60,7 +82,7 @@ export default fp(async (app) => {
       }
       sharedSchemasAdded = true
     }
-    if (httpPart === 'body') return strict.compile(schema)
+    if (httpPart === 'body') return withoutNul(strict.compile(schema), 'body')
     return digitsOnly(coercing.compile(schema), schema as ObjectSchema, httpPart ?? 'input')
   })
 }, { name: 'validation' })

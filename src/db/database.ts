@@ -31,7 +31,8 @@ export interface Database {
    * Runs `work` in one transaction, committed when it resolves and rolled back when it throws. Every
    * write goes through here (on SQLite this is also what keeps writes from interleaving on the one
    * connection), so `work` must await nothing but the database: hash passwords and touch files
-   * before or after. Nested calls join the outer transaction.
+   * before or after. Nested calls join the outer transaction. On PostgreSQL a transaction that loses
+   * a deadlock or serialization race is run again whole, so `work` must have no effect outside it.
    */
   transaction: <T>(work: (tx: Database) => Promise<T>) => Promise<T>
   /**
@@ -66,14 +67,31 @@ export function statementLogger (): { statements: StatementLog, logger: { logQue
   return { statements, logger: { logQuery: (sql) => { statements.count++; statements.listener?.(sql) } } }
 }
 
-/** The error a driver raised, whether or not drizzle wrapped it (DrizzleQueryError keeps it as `cause`). */
-export function driverError (err: unknown): { code?: unknown, message?: unknown } | undefined {
-  let e = err
-  for (let depth = 0; depth < 3 && typeof e === 'object' && e !== null; depth++) {
-    if ('code' in e && e.code !== undefined) return e as { code?: unknown, message?: unknown }
-    e = (e as { cause?: unknown }).cause
+export interface DriverError { code?: unknown, message?: unknown }
+
+/** The error and its causes, outermost first (drizzle wraps a driver's error as DrizzleQueryError's `cause`). */
+export function causeChain (err: unknown): DriverError[] {
+  const chain: DriverError[] = []
+  for (let e = err; chain.length < 4 && typeof e === 'object' && e !== null; e = (e as { cause?: unknown }).cause) {
+    chain.push(e as DriverError)
   }
-  return typeof err === 'object' && err !== null ? err as { message?: unknown } : undefined
+  return chain
+}
+
+/** The error a driver raised with a code, whether or not drizzle wrapped it. */
+export function driverError (err: unknown): DriverError | undefined {
+  return causeChain(err).find((e) => e.code !== undefined)
+}
+
+/**
+ * What may be logged of an error: a query error without its parameters, which can hold a session id
+ * or a password hash; the driver's own error in its place.
+ */
+export function loggableError (err: unknown): unknown {
+  const query = (err as { query?: unknown }).query
+  if (typeof err !== 'object' || err === null || typeof query !== 'string') return err
+  const { message, code, stack } = (err as { cause?: { message?: string, code?: string, stack?: string } }).cause ?? {}
+  return { type: 'DrizzleQueryError', query, message, code, stack }
 }
 
 /** A prepared-statement cache for one root database, shared by both engines. */

@@ -4,7 +4,7 @@ import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres'
 import { migrate } from 'drizzle-orm/node-postgres/migrator'
 import pg from 'pg'
 import { migrationsRoot } from '../../paths.js'
-import { driverError, preparedCache, statementLogger, type Database, type Query, type Tables } from '../database.js'
+import { causeChain, driverError, preparedCache, statementLogger, type Database, type Query, type Tables } from '../database.js'
 import * as schema from './schema.js'
 
 export interface PostgresOptions {
@@ -18,9 +18,26 @@ export interface PostgresOptions {
 const UNAVAILABLE_CODES = /^(08...|57P0[1-3]|53300|57014|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH)$/
 const UNAVAILABLE_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Query read timeout|not queryable|Connection ended|the database system is (starting up|shutting down)/
 
+// 40P01 deadlock_detected, 40001 serialization_failure: the transaction lost a race with another and
+// was rolled back whole, so running it again is safe (a like racing the cascade of its post's deletion).
+const RETRYABLE = new Set(['40P01', '40001'])
+const ATTEMPTS = 5
+
+/** Runs `run` again, after a short random wait, while it fails with a deadlock or serialization error. */
+async function retryingRaces<T> (run: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run()
+    } catch (err) {
+      if (attempt >= ATTEMPTS || !RETRYABLE.has(String(driverError(err)?.code))) throw err
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt))
+    }
+  }
+}
+
+/** Whether any error in the chain (drizzle's, then node-postgres's) says the server cannot be reached. */
 export function isPostgresUnavailable (err: unknown): boolean {
-  const e = driverError(err)
-  return UNAVAILABLE_CODES.test(String(e?.code ?? '')) || UNAVAILABLE_MESSAGES.test(String(e?.message ?? ''))
+  return causeChain(err).some((e) => UNAVAILABLE_CODES.test(String(e.code ?? '')) || UNAVAILABLE_MESSAGES.test(String(e.message ?? '')))
 }
 
 /** Fails fast instead of hanging: a request gets its 503 long before the 60 s request timeout. */
@@ -78,7 +95,7 @@ export function openPostgres (url: string, options: PostgresOptions): Database {
       q,
       transaction: inTransaction
         ? (work) => work(db)
-        : (work) => (q as unknown as NodePgDatabase<typeof schema>).transaction((tx) => work(bound(tx as unknown as Query, true))),
+        : (work) => retryingRaces(() => (q as unknown as NodePgDatabase<typeof schema>).transaction((tx) => work(bound(tx as unknown as Query, true)))),
       lock: async (name) => {
         if (!inTransaction) throw new Error('lock() holds until the transaction ends: call it inside one')
         await q.execute(sql`select pg_advisory_xact_lock(hashtext(${name}))`)
