@@ -1,12 +1,16 @@
 // The hot paths, checked for shape rather than speed (the benchmark, `npm run bench`, measures):
-// which statements a request runs and how many, how SQLite plans each one (EXPLAIN QUERY PLAN:
-// an index SEARCH, never a full SCAN of a growing table), and that the JWT verification cache
-// never stands in for the per-request user and session check.
+// which statements a request runs and how many, how the engine plans each one, and that the JWT
+// verification cache never stands in for the per-request user and session check. On SQLite the plan
+// is EXPLAIN QUERY PLAN: an index SEARCH, never a full SCAN of a growing table. On PostgreSQL it is
+// EXPLAIN (FORMAT JSON) of the statement's generic plan (test/support/query-plans.ts): every read of a
+// growing table goes through an index with an index condition, never a Seq Scan or a whole index.
 import t, { type Test } from 'tap'
 import type { App } from '../src/app.js'
-import { sqliteClientOf } from '../src/db/sqlite/engine.js'
 import { createPost, likePost } from '../src/domain/posts.js'
 import { build, login, loginAs, type TestUser } from './helper.js'
+import {
+  describeNode, describePlan, planSteps, postgresIndexes, postgresPlanOf, searchesIndex, sqlitePlanOf as planOf, type IndexInfo, type PlanStep
+} from './support/query-plans.js'
 
 /** Records the SQL of every statement the database runs while `fn` runs, prepared ones included. */
 async function statementsRunBy (app: App, fn: () => Promise<unknown>): Promise<string[]> {
@@ -20,27 +24,78 @@ async function statementsRunBy (app: App, fn: () => Promise<unknown>): Promise<s
   return seen
 }
 
-/** SQLite's plan for a statement, one line per step (`SEARCH posts USING ...`), parameters left null. */
-function planOf (app: App, sql: string): string[] {
-  const params = (sql.match(/\?/g) ?? []).length
-  const rows = sqliteClientOf(app.db).prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...Array<null>(params).fill(null)) as { detail: string }[]
-  return rows.map((r) => r.detail)
-}
-
 // The tables that grow with use. A step that reads one of them whole is a bug on a hot path.
 const GROWING = /^SCAN (posts|likes|users|sessions|refresh_tokens)\b/
 // The one scan allowed: the page's ids, walked newest first through the small posts_id_idx and
 // stopped by LIMIT/OFFSET, never read to the end.
 const BOUNDED_ID_SCAN = 'SCAN posts USING COVERING INDEX posts_id_idx'
+// A statement parameter: `?` on SQLite, `$1`, `$2`... on PostgreSQL.
+const P = String.raw`(?:\?|\$\d+)`
+const BOUNDED_BY_LIMIT = new RegExp(String.raw`order by "posts"\."id" desc limit ${P} offset ${P}`)
 
-function assertIndexed (t: Test, app: App, sql: string, expected: string[], what: string): string[] {
+/** What each engine's plan must contain: SQLite plan steps, PostgreSQL nodes as describeNode names them. */
+interface Expected { sqlite: string[], postgres: string[] }
+
+async function assertIndexed (t: Test, app: App, sql: string, expected: Expected, what: string): Promise<void> {
+  if (app.db.engine === 'postgres') await assertIndexedPostgres(t, app, sql, expected.postgres, what)
+  else assertIndexedSqlite(t, app, sql, expected.sqlite, what)
+}
+
+function assertIndexedSqlite (t: Test, app: App, sql: string, expected: string[], what: string): void {
   const plan = planOf(app, sql)
   const scans = plan.filter((step) => GROWING.test(step) && step !== BOUNDED_ID_SCAN)
   t.same(scans, [], `${what}: no full scan (plan: ${plan.join(' | ')})`)
   t.notOk(plan.some((step) => step.includes('TEMP B-TREE')), `${what}: no sort of an intermediate result`)
   for (const step of expected) t.ok(plan.includes(step), `${what}: ${step}`)
-  if (plan.includes(BOUNDED_ID_SCAN)) t.match(sql, /order by "posts"\."id" desc limit \? offset \?/, `${what}: the id scan is bounded by LIMIT`)
-  return plan
+  if (plan.includes(BOUNDED_ID_SCAN)) t.match(sql, BOUNDED_BY_LIMIT, `${what}: the id scan is bounded by LIMIT`)
+}
+
+const GROWING_TABLES = new Set(['posts', 'likes', 'users', 'sessions', 'refresh_tokens'])
+// PostgreSQL's bounded id scan: the page's ids, newest first, straight from the primary key, with a
+// Limit directly above it (which stops it after skip + limit entries; the SQL is checked to match).
+const PG_BOUNDED_ID_SCAN = 'Index Only Scan Backward using posts_pkey on posts'
+const isBoundedIdScan = ({ node, ancestors }: PlanStep) =>
+  describeNode(node) === PG_BOUNDED_ID_SCAN && node['Index Cond'] === undefined && ancestors[0]?.['Node Type'] === 'Limit'
+
+/**
+ * A read of a growing table that is not an index search: a Seq Scan, or an index walked whole (no
+ * index condition, or one on a later key only), which is what a Seq Scan turns into when it is
+ * disabled and the table has some other index. A Bitmap Heap Scan reads only what its Bitmap Index
+ * Scans found, and those are checked themselves.
+ */
+function isFullScan (step: PlanStep, indexes: Map<string, IndexInfo>): boolean {
+  const { node } = step
+  const table = node['Relation Name'] ?? indexes.get(node['Index Name'] ?? '')?.table
+  if (table === undefined || !GROWING_TABLES.has(table)) return false
+  switch (node['Node Type']) {
+    case 'Index Scan':
+    case 'Index Only Scan':
+    case 'Bitmap Index Scan':
+      return !searchesIndex(node, indexes) && !isBoundedIdScan(step)
+    case 'Bitmap Heap Scan':
+    case 'ModifyTable':
+      return false
+    default: // Seq Scan, Tid Range Scan, Sample Scan...
+      return true
+  }
+}
+
+async function assertIndexedPostgres (t: Test, app: App, sql: string, expected: string[], what: string): Promise<void> {
+  const plan = await postgresPlanOf(app, sql)
+  const indexes = await postgresIndexes(app)
+  const steps = planSteps(plan)
+  const shown = describePlan(plan)
+  t.same(steps.filter((s) => isFullScan(s, indexes)).map((s) => describeNode(s.node)), [], `${what}: no full scan (plan: ${shown})`)
+  // A sort is allowed only above a Limit: then it orders the page's rows (at most `limit` of them),
+  // never a table or an author's posts. The post page does this: it looks up the page's ids in the
+  // primary key and sorts those few rows again, where SQLite walks posts by id and needs no sort;
+  // the alternative, walking posts_pkey whole and keeping the rows whose id is on the page, is worse.
+  const unbounded = steps.filter(({ node }) => /Sort$/.test(node['Node Type']) &&
+    !planSteps(node).some((below) => below.node['Node Type'] === 'Limit'))
+  t.same(unbounded.map((s) => describeNode(s.node)), [], `${what}: no sort of an intermediate result but the page`)
+  const nodes = steps.map((s) => describeNode(s.node))
+  for (const node of expected) t.ok(nodes.includes(node), `${what}: ${node}`)
+  if (steps.some(isBoundedIdScan)) t.match(sql, BOUNDED_BY_LIMIT, `${what}: the id scan is bounded by LIMIT`)
 }
 
 const only = (statements: string[], pattern: RegExp, what: string): string => {
@@ -51,9 +106,9 @@ const only = (statements: string[], pattern: RegExp, what: string): string => {
 
 const CURRENT_USER = /from "sessions" inner join "users"/
 const POST_PAGE = /from "posts" inner join "users" .* where "posts"\."id" in \(select/
-const AUTHOR_PAGE = /from "posts" inner join "users" .* where "posts"\."author_id" = \?/
+const AUTHOR_PAGE = new RegExp(String.raw`from "posts" inner join "users" .* where "posts"\."author_id" = ${P}`)
 const POST_TOTAL = /from "row_counts"/
-const AUTHOR_TOTAL = /count\(\*\).* from "posts" where "posts"\."author_id" = \?/
+const AUTHOR_TOTAL = new RegExp(String.raw`count\(\*\).* from "posts" where "posts"\."author_id" = ${P}`)
 
 interface World { app: App, alice: TestUser, bob: TestUser }
 
@@ -79,10 +134,16 @@ t.test('authenticated GET /users/me runs one statement, by primary keys', async 
   t.equal(run.length, 1, 'one query: the user joined with the token\'s session')
   t.match(run[0], CURRENT_USER)
   t.match(run[0], /"sessions"\."revoked_at" is null/, 'the query checks revocation')
-  assertIndexed(t, app, run[0] as string, [
-    'SEARCH sessions USING INDEX sqlite_autoindex_sessions_1 (id=?)',
-    'SEARCH users USING INTEGER PRIMARY KEY (rowid=?)'
-  ], 'current user')
+  await assertIndexed(t, app, run[0] as string, {
+    sqlite: [
+      'SEARCH sessions USING INDEX sqlite_autoindex_sessions_1 (id=?)',
+      'SEARCH users USING INTEGER PRIMARY KEY (rowid=?)'
+    ],
+    postgres: [
+      'Index Scan using sessions_pkey on sessions',
+      'Index Scan using users_pkey on users'
+    ]
+  }, 'current user')
 })
 
 t.test('GET /posts: a constant number of statements whatever the page size, all indexed', async (t) => {
@@ -105,20 +166,37 @@ t.test('GET /posts: a constant number of statements whatever the page size, all 
   t.same(counts, Array<number>(counts.length).fill(2), 'the page and its total: two statements, plus the user for a token')
 
   const page = only(statements, POST_PAGE, 'the page')
-  assertIndexed(t, app, page, [
-    'SEARCH posts USING INTEGER PRIMARY KEY (rowid=?)',
-    BOUNDED_ID_SCAN,
-    'SEARCH users USING INTEGER PRIMARY KEY (rowid=?)',
-    // The liked flag: one probe of the likes primary key per post of the page.
-    'SEARCH likes USING COVERING INDEX sqlite_autoindex_likes_1 (user_id=? AND post_id=?)'
-  ], 'post page with liked')
+  await assertIndexed(t, app, page, {
+    sqlite: [
+      'SEARCH posts USING INTEGER PRIMARY KEY (rowid=?)',
+      BOUNDED_ID_SCAN,
+      'SEARCH users USING INTEGER PRIMARY KEY (rowid=?)',
+      // The liked flag: one probe of the likes primary key per post of the page.
+      'SEARCH likes USING COVERING INDEX sqlite_autoindex_likes_1 (user_id=? AND post_id=?)'
+    ],
+    postgres: [
+      'Index Scan using posts_pkey on posts',
+      PG_BOUNDED_ID_SCAN,
+      'Index Scan using users_pkey on users',
+      // The liked flag, through the likes primary key. PostgreSQL chooses at planning time between a
+      // probe per post of the page (user_id, post_id) and, when it expects the viewer to have few
+      // likes, one read of the viewer's likes (user_id, the key's first column) into a hash table:
+      // either way an index search, never the likes table read whole (the no-full-scan check).
+      'Index Only Scan using likes_user_id_post_id_pk on likes'
+    ]
+  }, 'post page with liked')
   const total = only(statements, POST_TOTAL, 'the total')
-  t.same(planOf(app, total), ['SEARCH row_counts USING PRIMARY KEY (name=?)'], 'the total is one row of the counter, not count(*)')
+  if (app.db.engine === 'postgres') {
+    t.equal(describePlan(await postgresPlanOf(app, total)), 'Index Scan using row_counts_pkey on row_counts (name = $1)',
+      'the total is one row of the counter, not count(*)')
+  } else {
+    t.same(planOf(app, total), ['SEARCH row_counts USING PRIMARY KEY (name=?)'], 'the total is one row of the counter, not count(*)')
+  }
   t.notOk(statements.some((s) => /count\(\*\)/.test(s)), 'nothing counts the posts table')
 
   // A deep page is planned the same way: the offset steps through the id index only.
   const deep = await statementsRunBy(app, () => app.inject({ url: '/posts?limit=5&skip=25' }))
-  assertIndexed(t, app, only(deep, POST_PAGE, 'a deep page'), [BOUNDED_ID_SCAN], 'deep page')
+  await assertIndexed(t, app, only(deep, POST_PAGE, 'a deep page'), { sqlite: [BOUNDED_ID_SCAN], postgres: [PG_BOUNDED_ID_SCAN] }, 'deep page')
 })
 
 t.test('GET /users/{id}/posts: the page and its total through posts_author_idx', async (t) => {
@@ -129,13 +207,23 @@ t.test('GET /users/{id}/posts: the page and its total through posts_author_idx',
   })
   t.equal(body.total, 10)
   t.ok(body.items.every((p) => p.author.id === bob.id))
-  assertIndexed(t, app, only(run, AUTHOR_PAGE, 'the author page'), [
-    'SEARCH posts USING INDEX posts_author_idx (author_id=?)',
-    'SEARCH users USING INTEGER PRIMARY KEY (rowid=?)',
-    'SEARCH likes USING COVERING INDEX sqlite_autoindex_likes_1 (user_id=? AND post_id=?)'
-  ], 'author page')
-  assertIndexed(t, app, only(run, AUTHOR_TOTAL, 'the author total'),
-    ['SEARCH posts USING COVERING INDEX posts_author_idx (author_id=?)'], 'author total')
+  await assertIndexed(t, app, only(run, AUTHOR_PAGE, 'the author page'), {
+    sqlite: [
+      'SEARCH posts USING INDEX posts_author_idx (author_id=?)',
+      'SEARCH users USING INTEGER PRIMARY KEY (rowid=?)',
+      'SEARCH likes USING COVERING INDEX sqlite_autoindex_likes_1 (user_id=? AND post_id=?)'
+    ],
+    postgres: [
+      // Newest first straight from (author_id, id), so no sort of the author's posts.
+      'Index Scan Backward using posts_author_idx on posts',
+      'Index Scan using users_pkey on users',
+      'Index Only Scan using likes_user_id_post_id_pk on likes'
+    ]
+  }, 'author page')
+  await assertIndexed(t, app, only(run, AUTHOR_TOTAL, 'the author total'), {
+    sqlite: ['SEARCH posts USING COVERING INDEX posts_author_idx (author_id=?)'],
+    postgres: ['Index Only Scan using posts_author_idx on posts']
+  }, 'author total')
 })
 
 t.test('one post, and PATCH by its owner: every statement by primary key', async (t) => {
@@ -146,7 +234,7 @@ t.test('one post, and PATCH by its owner: every statement by primary key', async
   })
   const reads = [...new Set(run.filter((s) => /^(select|update|delete)/.test(s)))]
   t.ok(reads.length >= 3, 'the post, its update, the view')
-  for (const sql of reads) assertIndexed(t, app, sql, [], sql.slice(0, 60))
+  for (const sql of reads) await assertIndexed(t, app, sql, { sqlite: [], postgres: [] }, sql.slice(0, 60))
   t.ok(reads.some((s) => /^update "posts"/.test(s)), 'the update is among them')
 })
 
@@ -159,16 +247,28 @@ t.test('logins and refresh: lookups by email, by lower(username) and by token ha
     const res = await app.inject({ method: 'POST', url: '/auth/token', payload: { grant_type: 'refresh_token', refresh_token: refresh } })
     t.equal(res.statusCode, 200, 'the refresh worked')
   })
-  assertIndexed(t, app, only(run, /from "users" where "users"\."email" = \?/, 'login by email'),
-    ['SEARCH users USING INDEX users_email_unique (email=?)'], 'login by email')
-  assertIndexed(t, app, only(run, /from "users" where lower\("users"\."username"\) = \?/, 'login by username'),
-    ['SEARCH users USING INDEX users_username_lower_unique (<expr>=?)'], 'login by username')
-  assertIndexed(t, app, only(run, /from "refresh_tokens" inner join "sessions"/, 'refresh-token lookup'), [
-    'SEARCH refresh_tokens USING INDEX refresh_tokens_hash_unique (token_hash=?)',
-    'SEARCH sessions USING INDEX sqlite_autoindex_sessions_1 (id=?)'
-  ], 'refresh-token lookup')
+  await assertIndexed(t, app, only(run, new RegExp(String.raw`from "users" where "users"\."email" = ${P}`), 'login by email'), {
+    sqlite: ['SEARCH users USING INDEX users_email_unique (email=?)'],
+    postgres: ['Index Scan using users_email_unique on users']
+  }, 'login by email')
+  await assertIndexed(t, app, only(run, new RegExp(String.raw`from "users" where lower\("users"\."username"\) = ${P}`), 'login by username'), {
+    sqlite: ['SEARCH users USING INDEX users_username_lower_unique (<expr>=?)'],
+    postgres: ['Index Scan using users_username_lower_unique on users']
+  }, 'login by username')
+  await assertIndexed(t, app, only(run, /from "refresh_tokens" inner join "sessions"/, 'refresh-token lookup'), {
+    sqlite: [
+      'SEARCH refresh_tokens USING INDEX refresh_tokens_hash_unique (token_hash=?)',
+      'SEARCH sessions USING INDEX sqlite_autoindex_sessions_1 (id=?)'
+    ],
+    postgres: [
+      'Index Scan using refresh_tokens_hash_unique on refresh_tokens',
+      'Index Scan using sessions_pkey on sessions'
+    ]
+  }, 'refresh-token lookup')
   // Everything else a login touches (session sweep, inserts, updates) is indexed too.
-  for (const sql of new Set(run.filter((s) => /^(select|update|delete)/.test(s)))) assertIndexed(t, app, sql, [], sql.slice(0, 60))
+  for (const sql of new Set(run.filter((s) => /^(select|update|delete)/.test(s)))) {
+    await assertIndexed(t, app, sql, { sqlite: [], postgres: [] }, sql.slice(0, 60))
+  }
 })
 
 t.test('the verification cache never replaces the per-request checks', async (t) => {
