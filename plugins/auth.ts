@@ -140,9 +140,11 @@ async function authPlugin (app: FastifyInstance) {
     return user
   }
 
+  const { requireVerifiedEmail } = app.config
   async function requireActive (request: FastifyRequest): Promise<CurrentUser> {
     const user = await requireUser(request)
     if (!user.isActive) throw forbidden(request, 'Inactive account', 'INACTIVE_ACCOUNT')
+    if (requireVerifiedEmail && !user.emailVerified) throw forbidden(request, 'Email not verified', 'EMAIL_NOT_VERIFIED')
     return user
   }
 

@@ -37,7 +37,7 @@ export function documentGuards (schema: FastifySchema | undefined, preHandler: u
   }
   const forbidding = guards.some((g) => g.active || g.roles.length > 0 || g.permissions.length > 0)
   if (forbidding) {
-    responses['403'] ??= errorResponse('The account is inactive, or lacks the role or permission required')
+    responses['403'] ??= errorResponse('The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required')
   }
   const requirement = requirementText(guards)
   return {

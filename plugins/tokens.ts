@@ -4,7 +4,7 @@ import { createSigner, createVerifier } from 'fast-jwt'
 import fp from 'fastify-plugin'
 import type { Database } from '../src/db/index.js'
 import {
-  createSession, newId, recordRefreshToken, revokeAllSessions,
+  type ClientInfo, createSession, newId, recordRefreshToken, revokeAllSessions,
   revokeSessionOfToken, spendRefreshToken
 } from '../src/domain/sessions.js'
 import { credentialsError, loginError } from './auth.js'
@@ -29,7 +29,7 @@ export interface TokenService {
    * password hash the caller checked) is still the user's; otherwise throws the login's 401.
    * Inside a caller's transaction (`tx`), joins it.
    */
-  issue: (userId: number, verifiedHash: string, tx?: Database) => Promise<TokenPair>
+  issue: (userId: number, verifiedHash: string, client: ClientInfo, tx?: Database) => Promise<TokenPair>
   /** Spends a refresh token for a new pair in the same session; throws the 401 otherwise. */
   refresh: (refreshToken: string, log?: FastifyBaseLogger) => Promise<TokenPair>
   /** Ends the session a refresh token belongs to. Never fails: logout is idempotent. */
@@ -69,10 +69,10 @@ async function tokensPlugin (app: FastifyInstance) {
   }
 
   const service: TokenService = {
-    async issue (userId, verifiedHash, db = app.db) {
+    async issue (userId, verifiedHash, client, db = app.db) {
       // One transaction: one commit (one fsync) for the session and its first refresh token.
       const tokens = await db.transaction(async (tx) => {
-        const sessionId = await createSession(tx, userId, verifiedHash, refreshTokenTtl)
+        const sessionId = await createSession(tx, userId, verifiedHash, refreshTokenTtl, client)
         return sessionId === undefined ? undefined : await pair(tx, userId, sessionId)
       })
       if (tokens === undefined) throw loginError()

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import { PASSWORD_MAX_LENGTH } from '../src/domain/passwords.js'
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../src/domain/passwords.js'
 
 const Jwt = Type.String({ minLength: 1, maxLength: 4096 })
 
@@ -24,3 +24,20 @@ export const TokenPair = Type.Object({
 export const LogoutBody = Type.Object({
   refresh_token: Jwt
 }, { additionalProperties: false })
+
+const LinkToken = Type.String({ minLength: 1, maxLength: 256, description: 'The `token` of the mailed link' })
+
+export const PasswordResetRequest = Type.Object({
+  email: Type.String({ format: 'email', maxLength: 254 })
+}, { additionalProperties: false, $id: 'PasswordResetRequest', title: 'PasswordResetRequest' })
+
+export const PasswordResetConfirm = Type.Object({
+  token: LinkToken,
+  new_password: Type.String({
+    minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH, description: 'The new password (the registration rules apply)'
+  })
+}, { additionalProperties: false, $id: 'PasswordResetConfirm', title: 'PasswordResetConfirm' })
+
+export const VerifyEmailBody = Type.Object({
+  token: LinkToken
+}, { additionalProperties: false, $id: 'VerifyEmailBody', title: 'VerifyEmailBody' })

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox'
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../src/domain/passwords.js'
 import { PERMISSIONS } from '../src/domain/permissions.js'
 import { ROLES } from '../src/db/roles.js'
-import { Id, ref, Timestamp } from './common.js'
+import { Id, pageOf, ref, Timestamp } from './common.js'
 
 export const Username = Type.String({
   minLength: 3, maxLength: 32, pattern: '^[A-Za-z0-9_-]+$',
@@ -31,6 +31,7 @@ export const UserPublic = Type.Object({
 export const UserPrivate = Type.Object({
   id: Id,
   email: Type.String(),
+  email_verified: Type.Boolean({ description: 'Whether the owner proved the address through a mailed link' }),
   username: Type.String(),
   bio: Type.String(),
   role: ref(Role),
@@ -47,7 +48,6 @@ export const RegisterBody = Type.Object({
 }, { additionalProperties: false })
 
 export const UpdateMeBody = Type.Object({
-  email: Type.Optional(Email),
   username: Type.Optional(Username),
   bio: Type.Optional(Bio)
 }, { additionalProperties: false })
@@ -57,7 +57,38 @@ export const ChangePasswordBody = Type.Object({
   new_password: Password
 }, { additionalProperties: false })
 
+const CurrentPassword = Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH, description: 'The account\'s password, asked again' })
+
+export const ChangeEmailBody = Type.Object({
+  new_email: Email,
+  current_password: CurrentPassword
+}, { additionalProperties: false, $id: 'ChangeEmailBody', title: 'ChangeEmailBody' })
+
+export const DeleteMeBody = Type.Object({
+  password: CurrentPassword
+}, { additionalProperties: false, $id: 'DeleteMeBody', title: 'DeleteMeBody' })
+
+export const Accepted = Type.Object({
+  message: Type.String()
+}, { $id: 'Accepted', title: 'Accepted', description: 'The request was taken; what follows goes by mail' })
+
+export const Session = Type.Object({
+  id: Type.String({ description: 'Opaque: names the session, never a token' }),
+  created_at: Timestamp,
+  last_used_at: Type.String({ format: 'date-time', description: 'The last login or refresh in this session (not every request)' }),
+  expires_at: Timestamp,
+  ip: Type.Union([Type.String(), Type.Null()], { description: 'The client address at login' }),
+  user_agent: Type.Union([Type.String(), Type.Null()], { description: 'The User-Agent at login' }),
+  current: Type.Boolean({ description: 'Whether the calling token belongs to this session' })
+}, { $id: 'Session', title: 'Session' })
+
+export const SessionParams = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' })
+})
+
 /** Documents the multipart body of an avatar upload; `readSingleFile` enforces it (one file part, `file`). */
 export const AvatarUpload = Type.Object({
   file: Type.String({ format: 'binary', description: 'A JPEG, PNG, WebP or GIF image, at most 5 MB' })
 }, { additionalProperties: false })
+
+export const SessionPage = pageOf(Session, 'SessionPage')

@@ -10,6 +10,7 @@ import dbPlugin from '../plugins/db.js'
 import errorsPlugin from '../plugins/errors.js'
 import gracefulPlugin from '../plugins/graceful.js'
 import jsonPlugin from '../plugins/json.js'
+import mailPlugin, { type MailPluginOptions } from '../plugins/mail.js'
 import requestLogPlugin from '../plugins/request-log.js'
 import schemasPlugin from '../plugins/schemas.js'
 import securityPlugin from '../plugins/security.js'
@@ -20,15 +21,20 @@ import validationPlugin from '../plugins/validation.js'
 import adminRoutes from '../routes/admin/index.js'
 import authRoutes from '../routes/auth/index.js'
 import healthRoutes from '../routes/health/index.js'
+import reauthPlugin from '../plugins/reauth.js'
 import postsRoutes from '../routes/posts/index.js'
 import avatarRoutes from '../routes/users/avatar.js'
+import accountRoutes from '../routes/users/account.js'
 import usersRoutes from '../routes/users/index.js'
+import sessionsRoutes from '../routes/users/sessions.js'
 import type { Config } from './config.js'
 
 export interface BuildOptions {
   /** false silences the log entirely (tests); a stream receives it instead of stdout. */
   logger?: false
   logStream?: DestinationStream
+  /** Retry waits and timeouts of the mailer (tests shorten them). */
+  mail?: MailPluginOptions['mailer']
 }
 
 /** Composes the application; it does not listen. */
@@ -62,6 +68,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
   await app.register(configPlugin, { config })
   await app.register(dbPlugin)
   await app.register(countersPlugin)
+  await app.register(mailPlugin, { ...(options.mail !== undefined && { mailer: options.mail }) })
   await app.register(sensible)
   await app.register(securityPlugin)
   await app.register(formbody, { bodyLimit: 16 * 1024 })
@@ -73,12 +80,15 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
   await app.register(validationPlugin)
   await app.register(authPlugin)
   await app.register(tokensPlugin)
+  await app.register(reauthPlugin)
   await app.register(swaggerPlugin)
   await app.register(uploadsPlugin)
 
   await app.register(healthRoutes)
   await app.register(authRoutes, { prefix: '/auth' })
   await app.register(usersRoutes, { prefix: '/users' })
+  await app.register(accountRoutes, { prefix: '/users' })
+  await app.register(sessionsRoutes, { prefix: '/users' })
   await app.register(avatarRoutes, { prefix: '/users' })
   await app.register(postsRoutes, { prefix: '/posts' })
   await app.register(adminRoutes, { prefix: '/admin' })

@@ -46,7 +46,7 @@ async function main (argv: string[]): Promise<number> {
     await migrateDatabase(config.databaseUrl)
     const db = openDatabase(config.databaseUrl, { poolSize: 1 })
     try {
-      const user = await createUser(db, { email, username, password, role: role as Role })
+      const user = await createUser(db, { email, username, password, role: role as Role, emailVerified: true })
       console.log(`Created ${user.role} ${user.username} (id ${user.id})`)
       return 0
     } finally {

@@ -26,6 +26,16 @@ export interface Config {
   corsOrigins: string[]
   /** Fastify's `trustProxy`: false, or the addresses of the proxies allowed to set X-Forwarded-For. */
   trustProxy: false | string[]
+  /** smtp:// or smtps:// with credentials if needed; unset: mails go to `mailOutboxDir` as .eml files. */
+  smtpUrl?: string
+  mailFrom: string
+  mailOutboxDir: string
+  /** The client application's address: every link in a mail starts with it, never with the request's Host. */
+  appUrl: string
+  passwordResetTtl: number
+  emailTokenTtl: number
+  /** When true, routes for active users also answer 403 `Email not verified` until it is. */
+  requireVerifiedEmail: boolean
   /** Set when the secret was generated for development, so start-up can warn about it. */
   generatedSecretFile?: string
 }
@@ -162,6 +172,38 @@ function databaseUrl (env: Env): string {
   return raw.replace(/^file:/, '')
 }
 
+function url (env: Env, name: string, protocols: string[], example: string): string | undefined {
+  const raw = text(env, name, '')
+  if (raw === '') return undefined
+  let parsed: URL | undefined
+  try {
+    parsed = new URL(raw)
+  } catch {
+    parsed = undefined
+  }
+  if (parsed === undefined || !protocols.includes(parsed.protocol) || parsed.hostname === '') {
+    throw new ConfigError(name, `must be a URL such as ${example}, got "${raw.replace(/\/\/[^@/]*@/, '//***@')}"`)
+  }
+  return raw
+}
+
+function boolean (env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  if (raw === 'true' || raw === '1') return true
+  if (raw === 'false' || raw === '0') return false
+  throw new ConfigError(name, `must be true or false, got "${raw}"`)
+}
+
+/** A bare address, or a display name with one: `Inkwell <no-reply@example.com>`. */
+function mailFrom (env: Env, host: string): string {
+  const value = text(env, 'MAIL_FROM', `Inkwell <no-reply@${/^[0-9.:]+$|^localhost$/.test(host) ? 'localhost' : host}>`)
+  if (!/^([^<>\r\n]*<[^\s@<>]+@[^\s@<>]+>|[^\s@<>]+@[^\s@<>]+)$/.test(value)) {
+    throw new ConfigError('MAIL_FROM', `must be an address such as no-reply@example.com or "Inkwell <no-reply@example.com>", got "${value}"`)
+  }
+  return value
+}
+
 function redisUrl (env: Env): string | undefined {
   const raw = text(env, 'REDIS_URL', '')
   if (raw === '') return undefined
@@ -187,11 +229,13 @@ export function loadConfig (env: Env = process.env): Config {
   const accessTokenTtl = integer(env, 'ACCESS_TOKEN_TTL', 900, 1, 86_400)
   const refreshTokenTtl = integer(env, 'REFRESH_TOKEN_TTL', 604_800, 1, 31_536_000)
   const { secret, generatedSecretFile } = jwtSecret(env, nodeEnv, database)
+  const host = text(env, 'HOST', '127.0.0.1')
+  const port = integer(env, 'PORT', 3000, 0, 65_535)
 
   const config: Config = {
     nodeEnv,
-    host: text(env, 'HOST', '127.0.0.1'),
-    port: integer(env, 'PORT', 3000, 0, 65_535),
+    host,
+    port,
     databaseUrl: database,
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 1, 1000),
     redisKeyPrefix: text(env, 'REDIS_KEY_PREFIX', 'inkwell:'),
@@ -202,11 +246,19 @@ export function loadConfig (env: Env = process.env): Config {
     logLevel,
     authRateLimit: integer(env, 'AUTH_RATE_LIMIT', 60, 1, Number.MAX_SAFE_INTEGER),
     loginFailureLimit: integer(env, 'LOGIN_FAILURE_LIMIT', 10, 1, Number.MAX_SAFE_INTEGER),
+    mailFrom: mailFrom(env, host),
+    mailOutboxDir: text(env, 'MAIL_OUTBOX_DIR', './data/outbox'),
+    appUrl: (url(env, 'APP_URL', ['http:', 'https:'], 'https://app.example.com') ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/+$/, ''),
+    passwordResetTtl: integer(env, 'PASSWORD_RESET_TTL', 1800, 1, Number.MAX_SAFE_INTEGER),
+    emailTokenTtl: integer(env, 'EMAIL_TOKEN_TTL', 86_400, 1, Number.MAX_SAFE_INTEGER),
+    requireVerifiedEmail: boolean(env, 'REQUIRE_VERIFIED_EMAIL', false),
     corsOrigins: corsOrigins(env),
     trustProxy: trustProxy(env)
   }
   const redis = redisUrl(env)
   if (redis !== undefined) config.redisUrl = redis
+  const smtp = url(env, 'SMTP_URL', ['smtp:', 'smtps:'], 'smtp://user:password@mail.example.com:587 (smtps:// for TLS from the start)')
+  if (smtp !== undefined) config.smtpUrl = smtp
   if (generatedSecretFile !== undefined) config.generatedSecretFile = generatedSecretFile
   return config
 }

@@ -29,6 +29,7 @@ export async function build (t: Teardown, env: Record<string, string> = {}, opti
     DATABASE_URL: await testDatabase(t, join(dir, 'inkwell.db')),
     ...await testRedis(t),
     UPLOADS_DIR: join(dir, 'uploads'),
+    MAIL_OUTBOX_DIR: join(dir, 'outbox'),
     LOG_LEVEL: 'silent',
     // Tests log in far more often than a person; the throttling tests lower these again.
     AUTH_RATE_LIMIT: '100000',

@@ -2,11 +2,13 @@ import rateLimit from '@fastify/rate-limit'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { loginError, userOf } from '../../plugins/auth.js'
-import { verifyDummyPassword, verifyPassword } from '../../src/domain/passwords.js'
-import { createUser, findUserByLogin, privateView } from '../../src/domain/users.js'
-import { LogoutBody, TokenPair, TokenRequest } from '../../schemas/auth.js'
+import { clientOf, throttledError } from '../../plugins/reauth.js'
+import { LogoutBody, PasswordResetConfirm, PasswordResetRequest, TokenPair, TokenRequest, VerifyEmailBody } from '../../schemas/auth.js'
 import { errorResponse, ref } from '../../schemas/common.js'
-import { RegisterBody, UserPrivate } from '../../schemas/users.js'
+import { Accepted, RegisterBody, UserPrivate } from '../../schemas/users.js'
+import { confirmEmail, resetPassword, startPasswordReset, startVerification } from '../../src/domain/accounts.js'
+import { hashPassword, verifyDummyPassword, verifyPassword } from '../../src/domain/passwords.js'
+import { assertAcceptablePassword, createUser, findUserByLogin, privateView } from '../../src/domain/users.js'
 
 const AUTH_BODY_LIMIT = 16 * 1024
 
@@ -28,6 +30,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['auth'],
       operationId: 'register',
       summary: 'Create an account',
+      description: 'The account starts with `email_verified: false`, and a verification link is mailed to the address.',
       body: RegisterBody,
       response: {
         201: ref(UserPrivate),
@@ -39,6 +42,9 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const user = await createUser(app.db, request.body)
     request.log.info({ userId: user.id }, 'user registered')
+    app.afterResponse(async () => {
+      await app.mailLink('verify_email', user.id, user.email, await startVerification(app.db, user, app.config.emailTokenTtl))
+    }, request.log)
     return reply.code(201).send(privateView(user))
   })
 
@@ -82,9 +88,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const wait = await throttle.retryAfter(account, request.ip)
     if (wait > 0) {
       request.log.warn('login throttled')
-      throw Object.assign(app.httpErrors.tooManyRequests('Too many failed logins; try again later'), {
-        code: 'LOGIN_THROTTLED', headers: { 'retry-after': String(wait) }
-      })
+      throw throttledError(wait)
     }
     const user = await findUserByLogin(app.db, username)
     // An unknown account still pays for one argon2 verification: its timing matches a wrong password.
@@ -98,9 +102,82 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
     await throttle.reset(account, request.ip)
     // Refused (the same 401) if the password changed or the account went while argon2 ran.
-    const tokens = await app.tokens.issue(user.id, user.passwordHash)
+    const tokens = await app.tokens.issue(user.id, user.passwordHash, clientOf(request))
     request.log.info({ userId: user.id }, 'login succeeded')
     return tokens
+  })
+
+  app.post('/password-reset', {
+    schema: {
+      tags: ['auth'],
+      operationId: 'requestPasswordReset',
+      summary: 'Mail a password-reset link',
+      description: 'Answers 202 with the same body, in the same time, whether or not an account has this address. ' +
+        'When one does, a link valid `PASSWORD_RESET_TTL` seconds is mailed to it, voiding earlier ones; at most 3 ' +
+        'such mails an account an hour (past that, still 202 and no mail).',
+      body: ref(PasswordResetRequest),
+      response: {
+        202: { ...ref(Accepted), description: 'If an account has this address, a link is on its way to it' },
+        400: errorResponse('Invalid body'),
+        429: tooMany
+      }
+    }
+  }, async (request, reply) => {
+    const { email } = request.body
+    // Everything that depends on whether the account exists happens after the answer is sent.
+    app.afterResponse(async () => {
+      const started = await startPasswordReset(app.db, email, app.config.passwordResetTtl)
+      if (started !== undefined) await app.mailLink('password_reset', started.user.id, started.user.email, started.token)
+    }, request.log)
+    return reply.code(202).send({ message: 'If an account has this address, a password-reset link has been sent to it' })
+  })
+
+  app.post('/password-reset/confirm', {
+    schema: {
+      tags: ['auth'],
+      operationId: 'confirmPasswordReset',
+      summary: 'Set a new password with a reset link\'s token',
+      description: 'The password changes (the registration rules apply), every session of the account ends, and ' +
+        'the link and any other reset link stop working.',
+      body: ref(PasswordResetConfirm),
+      response: {
+        204: Type.Null({ description: 'The password is changed' }),
+        400: errorResponse('`Invalid or expired token`, an invalid body, or a password that is too common'),
+        429: tooMany
+      }
+    }
+  }, async (request, reply) => {
+    const { token, new_password: next } = request.body
+    assertAcceptablePassword(next)
+    const userId = await resetPassword(app.db, token, await hashPassword(next), request.ip)
+    request.log.info({ userId }, 'password reset')
+    return reply.code(204).send(null)
+  })
+
+  app.post('/verify-email', {
+    schema: {
+      tags: ['auth'],
+      operationId: 'verifyEmail',
+      summary: 'Confirm an e-mail address with a mailed link\'s token',
+      description: 'The address the link was sent to becomes the account\'s, verified: the registration address, or ' +
+        'the new one of an e-mail change (a notice then goes to the old address).',
+      body: ref(VerifyEmailBody),
+      response: {
+        204: Type.Null({ description: 'The address is verified' }),
+        400: errorResponse('`Invalid or expired token`, or an invalid body'),
+        409: errorResponse('Another account took the address in the meantime'),
+        429: tooMany
+      }
+    }
+  }, async (request, reply) => {
+    const confirmed = await confirmEmail(app.db, request.body.token, request.ip)
+    if (confirmed.previous !== confirmed.email) {
+      app.mailEmailChanged(confirmed.previous, confirmed.email)
+      request.log.info({ userId: confirmed.userId }, 'e-mail address changed')
+    } else {
+      request.log.info({ userId: confirmed.userId }, 'e-mail address verified')
+    }
+    return reply.code(204).send(null)
   })
 
   app.post('/logout', {

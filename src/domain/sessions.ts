@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { and, eq, inArray, isNull, lt, sql } from 'drizzle-orm'
+import { and, count, desc, eq, gt, inArray, isNull, lt, sql } from 'drizzle-orm'
 import type { Database } from '../db/index.js'
+import { toPage, type PageRequest } from './pagination.js'
 import type { CurrentUser } from './users.js'
 
 export const unixNow = () => Math.floor(Date.now() / 1000)
@@ -19,7 +20,12 @@ export function tokenHash (token: string): string {
  * then matches nothing. Returns undefined then (the caller answers 401). Expired sessions are swept
  * here, where logins already pay for argon2. Call inside a transaction.
  */
-export async function createSession (tx: Database, userId: number, verifiedHash: string, ttl: number): Promise<string | undefined> {
+/** Who logged in from where, as the user will see it in their list of sessions. */
+export interface ClientInfo { ip: string | null, userAgent: string | null }
+
+const USER_AGENT_MAX = 512
+
+export async function createSession (tx: Database, userId: number, verifiedHash: string, ttl: number, client: ClientInfo): Promise<string | undefined> {
   const { users, sessions } = tx.t
   const still = await tx.q.update(users).set({ passwordHash: sql`${users.passwordHash}` })
     .where(and(eq(users.id, userId), eq(users.passwordHash, verifiedHash))).returning({ id: users.id })
@@ -27,7 +33,9 @@ export async function createSession (tx: Database, userId: number, verifiedHash:
   const id = newId()
   const at = unixNow()
   await tx.q.delete(sessions).where(lt(sessions.expiresAt, at))
-  await tx.q.insert(sessions).values({ id, userId, createdAt: at, expiresAt: at + ttl })
+  await tx.q.insert(sessions).values({
+    id, userId, createdAt: at, expiresAt: at + ttl, lastUsedAt: at, ip: client.ip, userAgent: client.userAgent?.slice(0, USER_AGENT_MAX) ?? null
+  })
   return id
 }
 
@@ -36,7 +44,7 @@ export async function recordRefreshToken (tx: Database, sessionId: string, token
   const { refreshTokens, sessions } = tx.t
   const at = unixNow()
   await tx.q.insert(refreshTokens).values({ sessionId, tokenHash: tokenHash(token), createdAt: at, expiresAt: at + ttl })
-  await tx.q.update(sessions).set({ expiresAt: at + ttl }).where(eq(sessions.id, sessionId))
+  await tx.q.update(sessions).set({ expiresAt: at + ttl, lastUsedAt: at }).where(eq(sessions.id, sessionId))
 }
 
 export type RotationOutcome =
@@ -100,6 +108,7 @@ export function currentUserQuery (db: Database): (userId: number, sessionId: str
   const query = db.prepared('current_user', (q, { users, sessions }) => q.select({
     id: users.id,
     email: users.email,
+    emailVerified: users.emailVerified,
     username: users.username,
     role: users.role,
     isActive: users.isActive,
@@ -117,4 +126,34 @@ export function currentUserQuery (db: Database): (userId: number, sessionId: str
     ))
     .prepare('current_user'))
   return async (userId, sessionId) => (await query.execute({ userId, sessionId }))[0]
+}
+
+const iso = (unix: number) => new Date(unix * 1000).toISOString()
+
+/** The user's open sessions (neither ended nor expired), newest first; `current` marks the caller's. */
+export async function listSessions (db: Database, userId: number, currentSessionId: string, page: PageRequest) {
+  const { sessions } = db.t
+  const open = and(eq(sessions.userId, userId), isNull(sessions.revokedAt), gt(sessions.expiresAt, unixNow()))
+  const [rows, [counted]] = await Promise.all([
+    db.q.select().from(sessions).where(open).orderBy(desc(sessions.createdAt), desc(sessions.id)).limit(page.limit).offset(page.skip),
+    db.q.select({ n: count() }).from(sessions).where(open)
+  ])
+  return toPage(rows.map((s) => ({
+    id: s.id,
+    created_at: iso(s.createdAt),
+    last_used_at: iso(s.lastUsedAt),
+    expires_at: iso(s.expiresAt),
+    ip: s.ip,
+    user_agent: s.userAgent,
+    current: s.id === currentSessionId
+  })), counted?.n ?? 0, page)
+}
+
+/** Ends one of the user's open sessions, as a logout would; false when the user has no such open session. */
+export async function endSession (db: Database, userId: number, sessionId: string): Promise<boolean> {
+  const { sessions } = db.t
+  const ended = await db.transaction((tx) => tx.q.update(sessions).set({ revokedAt: unixNow() })
+    .where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId), isNull(sessions.revokedAt), gt(sessions.expiresAt, unixNow())))
+    .returning({ id: sessions.id }))
+  return ended.length > 0
 }

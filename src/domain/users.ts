@@ -5,12 +5,15 @@ import { recordAudit, type AuditContext } from './audit.js'
 import { toPage, type PageRequest } from './pagination.js'
 import { hashPassword, isCommonPassword } from './passwords.js'
 import { ROLE_PERMISSIONS } from './permissions.js'
+import { revokeAllSessions } from './sessions.js'
 
 export interface NewUser {
   email: string
   username: string
   password: string
   role?: Role
+  /** Made by an operator (the CLI), who vouches for the address: no verification link needed. */
+  emailVerified?: boolean
 }
 
 export interface ProfileChange {
@@ -39,6 +42,7 @@ export function privateView (user: Omit<UserRow, 'passwordHash'>) {
   return {
     id: user.id,
     email: user.email,
+    email_verified: user.emailVerified,
     username: user.username,
     bio: user.bio,
     role: user.role,
@@ -96,6 +100,7 @@ export async function createUser (db: Database, input: NewUser): Promise<UserRow
     username: input.username,
     passwordHash,
     role: input.role ?? 'user',
+    emailVerified: input.emailVerified ?? false,
     createdAt: at,
     updatedAt: at
   }).returning()))
@@ -225,6 +230,8 @@ export async function changeUserStanding (db: Database, id: number, change: Admi
       recordAudit(tx, ctx, { action, targetType: 'user', targetId: id, details: { from, to } })
     if (role !== user.role) await audit('user.role_change', user.role, role)
     if (isActive !== user.isActive) await audit('user.activation_change', user.isActive, isActive)
+    // Deactivation ends every session at once; the owner may log in again and sees is_active false.
+    if (!isActive && user.isActive) await revokeAllSessions(tx, id)
     return updated ?? user
   })
 }

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm'
 import { bigint, boolean, index, integer, jsonb, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core'
-import { ROLES } from '../roles.js'
+import { ROLES, TOKEN_PURPOSES } from '../roles.js'
 
 // The same tables, columns and JavaScript types as src/db/sqlite/schema.ts, so the domain's queries
 // are written once: times stay ISO-8601 text (sortable, and exactly what the API returns) and
@@ -12,6 +12,8 @@ export const users = pgTable('users', {
   id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
   // Stored lower-cased, so the plain unique index is case-insensitive.
   email: text('email').notNull(),
+  /** Whether the owner proved the address (a verification link, or a reset link sent to it). */
+  emailVerified: boolean('email_verified').notNull().default(false),
   username: text('username').notNull(),
   passwordHash: text('password_hash').notNull(),
   role: text('role', { enum: ROLES }).notNull().default('user'),
@@ -33,9 +35,14 @@ export const sessions = pgTable('sessions', {
   userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
   createdAt: unixSeconds('created_at').notNull(),
   expiresAt: unixSeconds('expires_at').notNull(),
-  revokedAt: unixSeconds('revoked_at')
+  revokedAt: unixSeconds('revoked_at'),
+  /** Moved at login and at each refresh, not on every request: the hot path stays one read. */
+  lastUsedAt: unixSeconds('last_used_at').notNull().default(0),
+  /** The client that logged in, as the user may want to recognise it in their session list. */
+  ip: text('ip'),
+  userAgent: text('user_agent')
 }, (t) => [
-  index('sessions_user_idx').on(t.userId),
+  index('sessions_user_idx').on(t.userId, t.createdAt),
   index('sessions_expires_idx').on(t.expiresAt)
 ])
 
@@ -50,6 +57,24 @@ export const refreshTokens = pgTable('refresh_tokens', {
 }, (t) => [
   uniqueIndex('refresh_tokens_hash_unique').on(t.tokenHash),
   index('refresh_tokens_session_idx').on(t.sessionId)
+])
+
+/**
+ * Single-use links mailed to a user: e-mail verification, password reset, e-mail change. Only the
+ * SHA-256 of the token is stored; `email` is the address the link was sent to (the one it verifies).
+ */
+export const accountTokens = pgTable('account_tokens', {
+  id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+  userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  purpose: text('purpose', { enum: TOKEN_PURPOSES }).notNull(),
+  tokenHash: text('token_hash').notNull(),
+  email: text('email').notNull(),
+  createdAt: unixSeconds('created_at').notNull(),
+  expiresAt: unixSeconds('expires_at').notNull(),
+  usedAt: unixSeconds('used_at')
+}, (t) => [
+  uniqueIndex('account_tokens_hash_unique').on(t.tokenHash),
+  index('account_tokens_user_purpose_idx').on(t.userId, t.purpose)
 ])
 
 /** Audit entries outlive the users they name, so the ids carry no foreign key. */

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm'
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
 
-import { ROLES } from '../roles.js'
+import { ROLES, TOKEN_PURPOSES } from '../roles.js'
 
 export { ROLES, type Role } from '../roles.js'
 
@@ -9,6 +9,8 @@ export const users = sqliteTable('users', {
   id: integer('id').primaryKey({ autoIncrement: true }),
   // Stored lower-cased, so the plain unique index is case-insensitive.
   email: text('email').notNull(),
+  /** Whether the owner proved the address (a verification link, or a reset link sent to it). */
+  emailVerified: integer('email_verified', { mode: 'boolean' }).notNull().default(false),
   username: text('username').notNull(),
   passwordHash: text('password_hash').notNull(),
   role: text('role', { enum: ROLES }).notNull().default('user'),
@@ -30,9 +32,14 @@ export const sessions = sqliteTable('sessions', {
   userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
   createdAt: integer('created_at').notNull(),
   expiresAt: integer('expires_at').notNull(),
-  revokedAt: integer('revoked_at')
+  revokedAt: integer('revoked_at'),
+  /** Moved at login and at each refresh, not on every request: the hot path stays one read. */
+  lastUsedAt: integer('last_used_at').notNull().default(0),
+  /** The client that logged in, as the user may want to recognise it in their session list. */
+  ip: text('ip'),
+  userAgent: text('user_agent')
 }, (t) => [
-  index('sessions_user_idx').on(t.userId),
+  index('sessions_user_idx').on(t.userId, t.createdAt),
   index('sessions_expires_idx').on(t.expiresAt)
 ])
 
@@ -47,6 +54,24 @@ export const refreshTokens = sqliteTable('refresh_tokens', {
 }, (t) => [
   uniqueIndex('refresh_tokens_hash_unique').on(t.tokenHash),
   index('refresh_tokens_session_idx').on(t.sessionId)
+])
+
+/**
+ * Single-use links mailed to a user: e-mail verification, password reset, e-mail change. Only the
+ * SHA-256 of the token is stored; `email` is the address the link was sent to (the one it verifies).
+ */
+export const accountTokens = sqliteTable('account_tokens', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  purpose: text('purpose', { enum: TOKEN_PURPOSES }).notNull(),
+  tokenHash: text('token_hash').notNull(),
+  email: text('email').notNull(),
+  createdAt: integer('created_at').notNull(),
+  expiresAt: integer('expires_at').notNull(),
+  usedAt: integer('used_at')
+}, (t) => [
+  uniqueIndex('account_tokens_hash_unique').on(t.tokenHash),
+  index('account_tokens_user_purpose_idx').on(t.userId, t.purpose)
 ])
 
 /** Audit entries outlive the users they name, so the ids carry no foreign key. */
