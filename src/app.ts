@@ -59,6 +59,9 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
       connectionsCheckingInterval: 2_000
     },
     requestTimeout: 60_000,
+    // A request that reaches us on an open connection while we close is served, not refused with 503:
+    // a proxy would not replay a refused POST on another process.
+    return503OnClosing: false,
     connectionTimeout: 30_000,
     // Above the 60 s idle timeout of common load balancers, so none reuses a socket we are closing.
     keepAliveTimeout: 72_000,

@@ -16,10 +16,13 @@ if (config.generatedSecretFile !== undefined) {
   app.log.warn(`JWT_SECRET is not set: using a generated development secret kept in ${config.generatedSecretFile}`)
 }
 
-// SIGTERM/SIGINT: stop accepting, let in-flight requests finish, close the database; 10 s at most.
+// SIGTERM/SIGINT: drain keep-alive connections (a proxy moves to the other processes), then stop
+// accepting, let in-flight requests finish, close the database; 10 s at most.
+const DRAIN_MS = 1_500
 closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   if (err !== undefined) app.log.error({ err }, 'server closing on error')
   else app.log.info({ signal }, 'server closing')
+  if (err === undefined) await app.drain(DRAIN_MS)
   await app.close()
 })
 

@@ -2,9 +2,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import net, { type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser'
-import { SMTPServer, type SMTPServerOptions } from 'smtp-server'
+import { simpleParser, type AddressObject } from 'mailparser'
 import t from 'tap'
+import { reply, smtpServer } from './support/smtp.js'
 import { createMailer, type MailerOptions, type MailLogger } from '../src/mail/mailer.js'
 import {
   confirmEmailChange, describeDuration, emailChangedNotice, escapeHtml, maskEmail, passwordReset, verifyEmail
@@ -24,33 +24,6 @@ function recorder (): MailLogger & { lines: Line[], text: () => string } {
   const lines: Line[] = []
   const at = (level: Line['level']) => (obj: object, msg: string) => { lines.push({ level, obj: obj as Record<string, unknown>, msg }) }
   return { lines, info: at('info'), warn: at('warn'), error: at('error'), text: () => JSON.stringify(lines) }
-}
-
-interface Inbox { port: number, mails: ParsedMail[], attempts: number, connections: number }
-
-/** A real SMTP server on 127.0.0.1 that parses what it receives; `hooks` may refuse or delay. */
-async function smtpServer (t: Teardown, hooks: Partial<SMTPServerOptions> = {}): Promise<Inbox> {
-  const inbox: Inbox = { port: 0, mails: [], attempts: 0, connections: 0 }
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    logger: false,
-    onConnect (_session, callback) { inbox.connections++; callback() },
-    onData (stream, _session, callback) {
-      simpleParser(stream).then((mail) => { inbox.mails.push(mail); callback() }, callback)
-    },
-    ...hooks
-  })
-  server.on('error', () => {})
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  inbox.port = (server.server.address() as AddressInfo).port
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
-  return inbox
-}
-
-/** An SMTP error reply as smtp-server sends it. */
-function reply (code: number, text: string): Error {
-  return Object.assign(new Error(text), { responseCode: code })
 }
 
 function mailer (t: Teardown, options: Partial<MailerOptions> & { port?: number }, log = recorder()) {
