@@ -1,6 +1,6 @@
 // Load generation and measurement helpers for the benchmark runner.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { Agent, request as httpRequest } from 'node:http'
 import { createServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -55,33 +55,44 @@ class Samples {
  * for `seconds`. Latencies are taken per response (autocannon's own histogram rounds to whole ms).
  */
 export async function load (url: string, requests: LoadRequest[], options: { connections: number, seconds: number }): Promise<LoadResult> {
+  return await loadMany([url], requests, options)
+}
+
+/**
+ * `load` against several servers at once (one autocannon instance each, the connections split
+ * between them): req/s summed, percentiles over every response of every instance.
+ */
+export async function loadMany (urls: string[], requests: LoadRequest[], options: { connections: number, seconds: number }): Promise<LoadResult> {
   const samples = new Samples()
   let non2xx = 0
-  const instance = autocannon({
-    url,
-    connections: options.connections,
-    duration: options.seconds,
-    requests: requests.map((r) => ({
-      method: r.method ?? 'GET',
-      path: r.path,
-      headers: r.headers ?? {},
-      ...(r.body !== undefined && { body: r.body })
-    }))
-  }, () => {})
-  instance.on('response', (_client, statusCode, _bytes, responseTime) => {
-    if (statusCode >= 200 && statusCode < 300) samples.push(responseTime)
-    else non2xx++
-  })
-  const result = await new Promise<autocannon.Result>((resolve) => instance.on('done', resolve))
+  const results = await Promise.all(urls.map(async (url, i) => {
+    const instance = autocannon({
+      url,
+      connections: Math.floor(options.connections / urls.length) + (i < options.connections % urls.length ? 1 : 0),
+      duration: options.seconds,
+      requests: requests.map((r) => ({
+        method: r.method ?? 'GET',
+        path: r.path,
+        headers: r.headers ?? {},
+        ...(r.body !== undefined && { body: r.body })
+      }))
+    }, () => {})
+    instance.on('response', (_client, statusCode, _bytes, responseTime) => {
+      if (statusCode >= 200 && statusCode < 300) samples.push(responseTime)
+      else non2xx++
+    })
+    return await new Promise<autocannon.Result>((resolve) => instance.on('done', resolve))
+  }))
   const sorted = samples.sorted()
+  const duration = Math.max(...results.map((r) => r.duration))
   return {
-    rps: sorted.length / result.duration,
+    rps: sorted.length / duration,
     p50: percentile(sorted, 50),
     p99: percentile(sorted, 99),
     ok: sorted.length,
     non2xx,
-    errors: result.errors + result.timeouts,
-    seconds: result.duration
+    errors: results.reduce((n, r) => n + r.errors + r.timeouts, 0),
+    seconds: duration
   }
 }
 
@@ -167,6 +178,27 @@ export function cpuSeconds (pid: number): number {
   } catch {
     return NaN
   }
+}
+
+/**
+ * CPU time every `postgres` process has used so far, seconds: the live ones (postmaster, backends,
+ * background workers) and the children the postmaster has reaped. Across a scenario, the database
+ * server's CPU, when it runs on this machine (and no other PostgreSQL work runs meanwhile). NaN off Linux.
+ */
+export function postgresCpuSeconds (): number {
+  if (process.platform !== 'linux') return NaN
+  let total = 0
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== 'postgres') continue
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      // utime, stime, and cutime, cstime (reaped children: backends of connections that closed).
+      total += (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS
+    } catch { /* the process ended meanwhile */ }
+  }
+  return total
 }
 
 const CLOCK_TICKS = (() => {

@@ -1,8 +1,10 @@
 // The bar Inkwell is measured against: a hand-written server with no layers of ours. Bare Fastify,
 // @fastify/jwt verifying the bearer token (HS256 pinned, the same required claims), and prepared
-// better-sqlite3 statements that run the same SQL as Inkwell's hot paths (the user joined with the
-// session the token names, still unrevoked; a page of posts with `liked`). No validation, no response
-// schemas, no error shape: only what a minimal correct route needs.
+// statements that run the same SQL as Inkwell's hot paths (the user joined with the session the token
+// names, still unrevoked; a page of posts with `liked`): better-sqlite3 for a SQLite file, or a `pg`
+// pool (DATABASE_POOL_SIZE connections, 10 by default as in Inkwell) with named prepared queries for a
+// postgres:// URL. No validation, no response schemas, no error shape: only what a minimal correct
+// route needs.
 //
 //   DATABASE_URL=... JWT_SECRET=... PORT=... node dist/bench/reference-server.js [--cache]
 //
@@ -10,6 +12,7 @@
 import fastifyJwt from '@fastify/jwt'
 import Database from 'better-sqlite3'
 import Fastify from 'fastify'
+import pg from 'pg'
 
 interface Claims { sub: string, sid: string, type: string }
 
@@ -19,7 +22,7 @@ interface UserRow {
   username: string
   bio: string
   role: 'user' | 'moderator' | 'admin'
-  is_active: number
+  is_active: number | boolean
   avatar: string | null
   created_at: string
 }
@@ -34,7 +37,7 @@ interface PostRow {
   author_id: number
   author_username: string
   author_avatar: string | null
-  liked: number | null
+  liked: number | boolean | null
 }
 
 const PERMISSIONS: Record<UserRow['role'], string[]> = {
@@ -48,23 +51,62 @@ const secret = process.env.JWT_SECRET
 if (databaseUrl === undefined || secret === undefined) throw new Error('DATABASE_URL and JWT_SECRET are required')
 const cache = process.argv.includes('--cache')
 
-const db = new Database(databaseUrl, { fileMustExist: true })
-db.pragma('busy_timeout = 5000')
+/** The reads of the hot paths, on either engine. */
+interface Store {
+  ping: () => Promise<void>
+  currentUser: (sessionId: string, userId: number) => Promise<UserRow | undefined>
+  page: (viewerId: number | undefined, limit: number, skip: number) => Promise<PostRow[]>
+  postTotal: () => Promise<number>
+  close: () => Promise<void>
+}
 
-const selectOne = db.prepare('select 1')
-const currentUser = db.prepare<[string, number], UserRow>(
-  'select u.id, u.email, u.username, u.bio, u.role, u.is_active, u.avatar, u.created_at ' +
-  'from sessions s join users u on u.id = s.user_id ' +
-  'where s.id = ? and s.user_id = ? and s.revoked_at is null')
+const userColumns = 'select u.id, u.email, u.username, u.bio, u.role, u.is_active, u.avatar, u.created_at ' +
+  'from sessions s join users u on u.id = s.user_id '
 const postColumns =
   'select p.id, p.title, p.content, p.like_count, p.created_at, p.updated_at, ' +
   'u.id as author_id, u.username as author_username, u.avatar as author_avatar, '
-const pageAnonymous = db.prepare<[number, number], PostRow>(postColumns + 'null as liked ' +
-  'from posts p join users u on u.id = p.author_id order by p.id desc limit ? offset ?')
-const pageViewer = db.prepare<[number, number, number], PostRow>(postColumns +
-  'exists (select 1 from likes l where l.post_id = p.id and l.user_id = ?) as liked ' +
-  'from posts p join users u on u.id = p.author_id order by p.id desc limit ? offset ?')
-const postTotal = db.prepare<[], { n: number }>('select n from row_counts where name = \'posts\'')
+
+function sqliteStore (path: string): Store {
+  const db = new Database(path, { fileMustExist: true })
+  db.pragma('busy_timeout = 5000')
+  const selectOne = db.prepare('select 1')
+  const currentUser = db.prepare<[string, number], UserRow>(userColumns + 'where s.id = ? and s.user_id = ? and s.revoked_at is null')
+  const pageAnonymous = db.prepare<[number, number], PostRow>(postColumns + 'null as liked ' +
+    'from posts p join users u on u.id = p.author_id order by p.id desc limit ? offset ?')
+  const pageViewer = db.prepare<[number, number, number], PostRow>(postColumns +
+    'exists (select 1 from likes l where l.post_id = p.id and l.user_id = ?) as liked ' +
+    'from posts p join users u on u.id = p.author_id order by p.id desc limit ? offset ?')
+  const postTotal = db.prepare<[], { n: number }>('select n from row_counts where name = \'posts\'')
+  return {
+    ping: async () => { selectOne.get() },
+    currentUser: async (sessionId, userId) => currentUser.get(sessionId, userId),
+    page: async (viewerId, limit, skip) => viewerId === undefined ? pageAnonymous.all(limit, skip) : pageViewer.all(viewerId, limit, skip),
+    postTotal: async () => postTotal.get()?.n ?? 0,
+    close: async () => { db.close() }
+  }
+}
+
+function postgresStore (url: string): Store {
+  const pool = new pg.Pool({ connectionString: url, max: Number(process.env.DATABASE_POOL_SIZE ?? 10) })
+  // Named queries: each connection parses and plans them once, then only binds and executes.
+  const run = async <R extends pg.QueryResultRow>(name: string, text: string, values: unknown[]) =>
+    (await pool.query<R>({ name, text, values })).rows
+  return {
+    ping: async () => { await run('ping', 'select 1', []) },
+    currentUser: async (sessionId, userId) =>
+      (await run<UserRow>('current_user', userColumns + 'where s.id = $1 and s.user_id = $2 and s.revoked_at is null', [sessionId, userId]))[0],
+    page: async (viewerId, limit, skip) => viewerId === undefined
+      ? await run<PostRow>('page_anonymous', postColumns + 'null as liked ' +
+        'from posts p join users u on u.id = p.author_id order by p.id desc limit $1 offset $2', [limit, skip])
+      : await run<PostRow>('page_viewer', postColumns +
+        'exists (select 1 from likes l where l.post_id = p.id and l.user_id = $3) as liked ' +
+        'from posts p join users u on u.id = p.author_id order by p.id desc limit $1 offset $2', [limit, skip, viewerId]),
+    postTotal: async () => Number((await run<{ n: number }>('post_total', 'select n::int as n from row_counts where name = \'posts\'', []))[0]?.n ?? 0),
+    close: () => pool.end()
+  }
+}
+
+const db = /^postgres(ql)?:\/\//i.test(databaseUrl) ? postgresStore(databaseUrl) : sqliteStore(databaseUrl)
 
 const app = Fastify({ logger: false })
 await app.register(fastifyJwt, {
@@ -73,7 +115,7 @@ await app.register(fastifyJwt, {
 })
 
 /** The caller, or undefined when the token is missing, invalid or its session is over. */
-function caller (authorization: string | undefined): UserRow | undefined {
+async function caller (authorization: string | undefined): Promise<UserRow | undefined> {
   if (authorization === undefined || !/^bearer /i.test(authorization)) return undefined
   let claims: Claims
   try {
@@ -82,18 +124,18 @@ function caller (authorization: string | undefined): UserRow | undefined {
     return undefined
   }
   if (claims.type !== 'access') return undefined
-  return currentUser.get(claims.sid, Number(claims.sub))
+  return await db.currentUser(claims.sid, Number(claims.sub))
 }
 
 const avatarUrl = (avatar: string | null) => avatar === null ? null : `/avatars/${avatar}`
 
 app.get('/health', async () => {
-  selectOne.get()
+  await db.ping()
   return { status: 'ok' }
 })
 
 app.get('/users/me', async (request, reply) => {
-  const user = caller(request.headers.authorization)
+  const user = await caller(request.headers.authorization)
   if (user === undefined) {
     return reply.code(401).header('www-authenticate', 'Bearer')
       .send({ statusCode: 401, error: 'Unauthorized', message: 'Could not validate credentials' })
@@ -104,7 +146,7 @@ app.get('/users/me', async (request, reply) => {
     username: user.username,
     bio: user.bio,
     role: user.role,
-    is_active: user.is_active === 1,
+    is_active: user.is_active === 1 || user.is_active === true,
     avatar_url: avatarUrl(user.avatar),
     permissions: PERMISSIONS[user.role],
     created_at: user.created_at
@@ -114,9 +156,9 @@ app.get('/users/me', async (request, reply) => {
 app.get<{ Querystring: { skip?: string, limit?: string } }>('/posts', async (request) => {
   const skip = Number(request.query.skip ?? 0)
   const limit = Number(request.query.limit ?? 20)
-  const viewer = request.headers.authorization === undefined ? undefined : caller(request.headers.authorization)
-  const rows = viewer === undefined ? pageAnonymous.all(limit, skip) : pageViewer.all(viewer.id, limit, skip)
-  const total = postTotal.get()?.n ?? 0
+  const viewer = request.headers.authorization === undefined ? undefined : await caller(request.headers.authorization)
+  // The page and the total at once, as Inkwell does (two connections on PostgreSQL).
+  const [rows, total] = await Promise.all([db.page(viewer?.id, limit, skip), db.postTotal()])
   return {
     items: rows.map((row) => ({
       id: row.id,
@@ -124,7 +166,7 @@ app.get<{ Querystring: { skip?: string, limit?: string } }>('/posts', async (req
       content: row.content,
       author: { id: row.author_id, username: row.author_username, avatar_url: avatarUrl(row.author_avatar) },
       like_count: row.like_count,
-      ...(row.liked !== null && { liked: row.liked === 1 }),
+      ...(row.liked !== null && { liked: row.liked === 1 || row.liked === true }),
       created_at: row.created_at,
       updated_at: row.updated_at
     })),
@@ -136,7 +178,7 @@ app.get<{ Querystring: { skip?: string, limit?: string } }>('/posts', async (req
 })
 
 process.on('SIGTERM', () => {
-  app.close().then(() => { db.close(); process.exit(0) }, () => process.exit(1))
+  app.close().then(() => db.close()).then(() => process.exit(0), () => process.exit(1))
 })
 
 await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT ?? 3100) })

@@ -5,16 +5,21 @@
 //   npm run bench                     the scenario table (about two minutes)
 //   npm run bench -- --duration 10    seconds of load per scenario (default 5)
 //   npm run bench -- --scale          page latency at 10 k, 100 k and 1 M posts
+//   npm run bench -- --engine postgres
+//                                     the same table on PostgreSQL (--database-url, default
+//                                     postgres://postgres@127.0.0.1:5432/inkwell_bench, dropped and
+//                                     recreated), plus rows for two Inkwell processes on that database
 //   options: --connections N (50), --skip-build, --keep (leave the database behind),
-//            --scale-max N (1000000), --out FILE (bench/results.json, or bench/scale-results.json)
+//            --scale-max N (1000000), --out FILE (bench/results.json, bench/results-postgres.json,
+//            or bench/scale-results.json)
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { cpuSeconds, hasTaskset, load, pinSelf, probe, rssMiB, startServer, type LoadRequest, type LoadResult, type Server } from './load.js'
-import { BENCH_PASSWORD, benchUsername, growPosts, seedDatabase } from './seed.js'
+import { cpuSeconds, hasTaskset, load, loadMany, pinSelf, postgresCpuSeconds, probe, rssMiB, startServer, type LoadRequest, type LoadResult, type Server } from './load.js'
+import { BENCH_PASSWORD, benchUsername, dropPostgres, growPosts, seedDatabase, seedPostgres } from './seed.js'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -26,6 +31,8 @@ const { values: args } = parseArgs({
     'scale-max': { type: 'string', default: '1000000' },
     'skip-build': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
+    engine: { type: 'string', default: 'sqlite' },
+    'database-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/inkwell_bench' },
     out: { type: 'string' }
   }
 })
@@ -39,6 +46,9 @@ function positive (name: string, raw: string, max: number): number {
 const seconds = positive('duration', args.duration, 120)
 const connections = positive('connections', args.connections, 1000)
 const scaleMax = positive('scale-max', args['scale-max'], 1_000_000)
+if (args.engine !== 'sqlite' && args.engine !== 'postgres') throw new Error(`--engine must be sqlite or postgres, got ${args.engine}`)
+const postgres = args.engine === 'postgres'
+if (postgres && args.scale) throw new Error('--scale runs on SQLite only')
 const WARMUP_SECONDS = 2
 const SEED = { users: 2_000, posts: 5_000, likes: 50_000 }
 const TOKEN_USERS = 20
@@ -107,8 +117,10 @@ interface Row extends LoadResult {
   scenario: string
   server: string
   rssMiB: number
-  /** Server CPU time (all threads) per 2xx response, microseconds. */
+  /** Server CPU time (all threads; every process of the row) per 2xx response, microseconds. */
   cpuUs: number
+  /** PostgreSQL's CPU time (every postgres process) per 2xx response, microseconds. */
+  dbCpuUs?: number
   note?: string
 }
 
@@ -121,10 +133,10 @@ function ratio (rows: Row[], row: Row, server: string): string {
 }
 
 function table (rows: Row[]): string {
-  const header = ['scenario', 'server', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'RSS MiB', '× ref', '× ref+cache']
+  const header = ['scenario', 'server', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', ...(postgres ? ['DB µs/req'] : []), 'RSS MiB', '× ref', '× ref+cache']
   const body = rows.map((r) => [
-    r.scenario, r.server, fmt(r.rps, 0), fmt(r.p50, 2), fmt(r.p99, 2), fmt(r.cpuUs, 0), fmt(r.rssMiB, 0),
-    ratio(rows, r, 'reference'), ratio(rows, r, 'reference+cache')
+    r.scenario, r.server, fmt(r.rps, 0), fmt(r.p50, 2), fmt(r.p99, 2), fmt(r.cpuUs, 0), ...(postgres ? [fmt(r.dbCpuUs ?? NaN, 0)] : []),
+    fmt(r.rssMiB, 0), ratio(rows, r, 'reference'), ratio(rows, r, 'reference+cache')
   ])
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((cells) => (cells[i] as string).length)))
   const line = (cells: string[]) => '| ' + cells.map((c, i) => i >= 2 ? c.padStart(widths[i] as number) : c.padEnd(widths[i] as number)).join(' | ') + ' |'
@@ -138,18 +150,20 @@ function machine () {
     node: process.version,
     cpu: cpu?.model ?? 'unknown',
     cores,
-    pinning: pinned ? 'servers on core 0, load generator on core 1 (taskset)' : 'none (taskset missing or one core)'
+    pinning: pinned ? 'servers on core 0, load generator on core 1 (taskset)' : 'none (taskset missing or one core)',
+    ...(postgres && { database: 'PostgreSQL on this machine, not pinned (it runs on either core)' })
   }
 }
 
 async function scenarios (): Promise<void> {
   build()
   const dir = mkdtempSync(join(tmpdir(), 'inkwell-bench-'))
-  const database = join(dir, 'bench.db')
+  const database = postgres ? args['database-url'] : join(dir, 'bench.db')
   const rows: Row[] = []
   const servers: Server[] = []
   try {
-    await seedDatabase(database, { ...SEED, log })
+    if (postgres) await seedPostgres(database, { ...SEED, log })
+    else await seedDatabase(database, { ...SEED, log })
     const inkwell = await startInkwell(dir, database)
     servers.push(inkwell)
     const reference = await startReference(dir, database, false)
@@ -188,15 +202,30 @@ async function scenarios (): Promise<void> {
     const fullPage = (v: Record<string, unknown>) => Array.isArray(v.items) && v.items.length === 20 && v.total === SEED.posts
     const likedPage = (v: Record<string, unknown>) => fullPage(v) && (v.items as { liked?: unknown }[]).every((p) => typeof p.liked === 'boolean')
 
-    async function measure (scenario: string, server: Server, requests: LoadRequest[], conns = connections): Promise<Row> {
-      await load(server.url, requests, { connections: conns, seconds: WARMUP_SECONDS })
-      const cpuBefore = cpuSeconds(server.pid)
-      const result = await load(server.url, requests, { connections: conns, seconds })
-      const cpuUs = (cpuSeconds(server.pid) - cpuBefore) / result.ok * 1e6
-      const row: Row = { scenario, server: server.name, ...result, cpuUs, rssMiB: rssMiB(server.pid) }
+    /** Loads `server` (or several processes at once, the connections split between them: one row). */
+    async function measure (scenario: string, server: Server | Server[], requests: LoadRequest[], conns = connections): Promise<Row> {
+      const group = Array.isArray(server) ? server : [server]
+      const name = group.length === 1 ? (group[0] as Server).name : `${(group[0] as Server).name} ×${group.length}`
+      const urls = group.map((s) => s.url)
+      const cpu = () => group.reduce((sum, s) => sum + cpuSeconds(s.pid), 0)
+      await loadMany(urls, requests, { connections: conns, seconds: WARMUP_SECONDS })
+      const cpuBefore = cpu()
+      const dbBefore = postgres ? postgresCpuSeconds() : NaN
+      const result = await loadMany(urls, requests, { connections: conns, seconds })
+      const cpuUs = (cpu() - cpuBefore) / result.ok * 1e6
+      const dbCpuUs = (postgresCpuSeconds() - dbBefore) / result.ok * 1e6
+      const row: Row = {
+        scenario,
+        server: name,
+        ...result,
+        cpuUs,
+        ...(postgres && { dbCpuUs }),
+        rssMiB: group.reduce((sum, s) => sum + rssMiB(s.pid), 0)
+      }
       rows.push(row)
       const trouble = result.non2xx + result.errors > 0 ? `  !! ${result.non2xx} non-2xx, ${result.errors} errors` : ''
-      log(`  ${scenario.padEnd(34)} ${server.name.padEnd(16)} ${fmt(result.rps, 0).padStart(7)} req/s  p50 ${fmt(result.p50, 2)} ms  p99 ${fmt(result.p99, 2)} ms  ${fmt(cpuUs, 0)} µs CPU/req${trouble}`)
+      log(`  ${scenario.padEnd(34)} ${name.padEnd(16)} ${fmt(result.rps, 0).padStart(7)} req/s  p50 ${fmt(result.p50, 2)} ms  p99 ${fmt(result.p99, 2)} ms  ${fmt(cpuUs, 0)} µs CPU/req` +
+        (postgres ? `  ${fmt(dbCpuUs, 0)} µs DB/req` : '') + trouble)
       return row
     }
 
@@ -216,6 +245,20 @@ async function scenarios (): Promise<void> {
     for (const server of [inkwell, reference]) {
       await check(server, postsToken[0] as LoadRequest, (s, b) => isJson(s, b, likedPage))
       await measure('GET /posts?limit=20 with token', server, postsToken)
+    }
+    if (postgres) {
+      // A second Inkwell process on the same database (pinned like the first), the load split over
+      // both: what sharing PostgreSQL costs. Its RSS and CPU columns add up both processes.
+      const second = await startInkwell(dir, database)
+      servers.push(second)
+      log(`  second inkwell process: pid ${second.pid}`)
+      const pair = [inkwell, second]
+      for (const [scenario, requests] of [['GET /users/me', me], ['GET /posts?limit=20 with token', postsToken]] as const) {
+        await check(second, requests[0] as LoadRequest, (s) => s === 200)
+        const one = rows.find((r) => r.scenario === scenario && r.server === 'inkwell') as Row
+        const two = await measure(scenario, pair, [...requests])
+        two.note = `${(two.rps / one.rps).toFixed(2)}× the req/s of one process`
+      }
     }
     await check(inkwell, patch[0] as LoadRequest, (s, b) => isJson(s, b, (v) => v.id === 1))
     await measure('PATCH /posts/{id} (owner)', inkwell, patch)
@@ -246,16 +289,22 @@ async function scenarios (): Promise<void> {
       (during.non2xx + during.errors > 0 ? `  !! ${during.non2xx} non-2xx, ${during.errors} errors` : ''))
   } finally {
     for (const server of servers) await server.stop()
-    if (!args.keep) rmSync(dir, { recursive: true, force: true })
-    else log(`database kept in ${dir}`)
+    if (!args.keep) {
+      rmSync(dir, { recursive: true, force: true })
+      if (postgres) await dropPostgres(database)
+    } else log(`database kept in ${postgres ? database : dir}`)
   }
 
   log('\n' + table(rows))
-  const out = args.out ?? join(root, 'bench', 'results.json')
+  for (const r of rows) if (r.note !== undefined && r.server !== 'inkwell') log(`${r.scenario}, ${r.server}: ${r.note}`)
+  const out = args.out ?? join(root, 'bench', postgres ? 'results-postgres.json' : 'results.json')
   writeFileSync(out, JSON.stringify({
     date: new Date().toISOString(),
     machine: machine(),
-    settings: { seconds, warmupSeconds: WARMUP_SECONDS, connections, seed: SEED, tokenUsers: TOKEN_USERS },
+    settings: {
+      ...(postgres && { engine: 'postgres', databaseUrl: database, poolSizePerProcess: 10 }),
+      seconds, warmupSeconds: WARMUP_SECONDS, connections, seed: SEED, tokenUsers: TOKEN_USERS
+    },
     rows: rows.map((r) => ({
       ...r,
       vsReference: ratio(rows, r, 'reference') || undefined,
