@@ -1,6 +1,7 @@
 import { httpErrors } from '@fastify/sensible'
 import { and, count, desc, eq, ne, sql } from 'drizzle-orm'
 import type { Database, Role, UserRow } from '../db/index.js'
+import { voidAccountTokens } from './account-tokens.js'
 import { recordAudit, type AuditContext } from './audit.js'
 import { toPage, type PageRequest } from './pagination.js'
 import { hashPassword, isCommonPassword } from './passwords.js'
@@ -143,14 +144,18 @@ export async function updateProfile (db: Database, id: number, change: ProfileCh
 
 /**
  * Replaces the password, but only if it is still the one the caller verified (`verifiedHash`):
- * of two concurrent changes, the second finds the hash gone. False when it did not match.
- * Call inside the transaction that also ends the user's sessions.
+ * of two concurrent changes, the second finds the hash gone. False when it did not match. The
+ * account's reset and e-mail-change links die with the old password. Call inside the transaction
+ * that also ends the user's sessions.
  */
 export async function replacePasswordHash (tx: Database, id: number, verifiedHash: string, passwordHash: string): Promise<boolean> {
   const { users } = tx.t
   const changed = await tx.q.update(users).set({ passwordHash, updatedAt: now() })
     .where(and(eq(users.id, id), eq(users.passwordHash, verifiedHash))).returning({ id: users.id })
-  return changed.length > 0
+  if (changed.length === 0) return false
+  // A reset or e-mail-change link mailed before the change dies with the old password.
+  await voidAccountTokens(tx, id, ['password_reset', 'email_change'])
+  return true
 }
 
 async function countActiveAdmins (tx: Database): Promise<number> {
