@@ -66,10 +66,13 @@ async function securityPlugin (app: FastifyInstance) {
   const apiHeaders = helmetHeaders({ ...common, contentSecurityPolicy: { useDefaults: false, directives: API_CSP } })
   const docsHeaders = helmetHeaders({ ...common, contentSecurityPolicy: { useDefaults: false, directives: DOCS_CSP } })
 
-  // onRequest, so that errors (404, 401, 413...) carry the headers too.
+  // onRequest, so that errors (404, 401, 413...) carry the headers too. A request with credentials
+  // gets a private answer: no cache may keep it. The request id ties a response to its log lines.
   app.addHook('onRequest', (request, reply, done) => {
     const url = request.routeOptions.url
     reply.headers(url !== undefined && (url === DOCS_PREFIX || url.startsWith(`${DOCS_PREFIX}/`)) ? docsHeaders : apiHeaders)
+    reply.header('x-request-id', request.id)
+    if (request.headers.authorization !== undefined) reply.header('cache-control', 'no-store')
     done()
   })
 

@@ -42,6 +42,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const user = await createUser(app.db, request.body)
     request.log.info({ userId: user.id }, 'user registered')
+    reply.header('cache-control', 'no-store')
     app.afterResponse(async () => {
       await app.mailLink('verify_email', user.id, user.email, await startVerification(app.db, user, app.config.emailTokenTtl))
     }, request.log)
