@@ -1,7 +1,7 @@
 import formbody from '@fastify/formbody'
 import sensible from '@fastify/sensible'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify from 'fastify'
+import Fastify, { type FastifyRequest } from 'fastify'
 import type { DestinationStream } from 'pino'
 import authPlugin from '../plugins/auth.js'
 import configPlugin from '../plugins/config.js'
@@ -29,6 +29,37 @@ import usersRoutes from '../routes/users/index.js'
 import sessionsRoutes from '../routes/users/sessions.js'
 import type { Config } from './config.js'
 
+// A query parameter whose name says it may carry a secret: its value never reaches the log.
+const SENSITIVE_PARAM = /token|password|passwd|secret|key|code|auth|session|signature|credential/i
+
+/** A URL fit for the log: each sensitive query value replaced, whatever the route. */
+export function redactUrl (url: string): string {
+  const q = url.indexOf('?')
+  if (q < 0) return url
+  const params = url.slice(q + 1).split('&').map((pair) => {
+    const eq = pair.indexOf('=')
+    let name = eq < 0 ? pair : pair.slice(0, eq)
+    try {
+      name = decodeURIComponent(name.replace(/\+/g, ' '))
+    } catch {
+      // an undecodable name is judged as it was sent
+    }
+    return eq >= 0 && SENSITIVE_PARAM.test(name) ? `${pair.slice(0, eq)}=[redacted]` : pair
+  })
+  return `${url.slice(0, q)}?${params.join('&')}`
+}
+
+/** Fastify's request serializer, with the query redacted. */
+function requestForLog (request: FastifyRequest) {
+  return {
+    method: request.method,
+    url: redactUrl(request.url),
+    host: request.host,
+    remoteAddress: request.ip,
+    remotePort: request.socket?.remotePort
+  }
+}
+
 export interface BuildOptions {
   /** false silences the log entirely (tests); a stream receives it instead of stdout. */
   logger?: false
@@ -44,6 +75,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
       level: config.logLevel,
       // Fastify's request serializer logs no headers; this guards against anyone logging them later.
       redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'], censor: '[redacted]' },
+      serializers: { req: requestForLog },
       ...(options.logStream !== undefined && { stream: options.logStream })
     },
     bodyLimit: 1024 * 1024,

@@ -176,6 +176,11 @@ t.test('the real server starts, migrates, serves, and drains in-flight requests 
   t.equal(me.status, 200, 'the token works over HTTP')
   await me.arrayBuffer()
 
+  // Secrets in a query string (a client that put a token where it does not belong) never reach the log.
+  const leaky = await fetch(`${base}/users/me?access_token=${access}&password=QUERY-PASSWORD-1&Refresh%5FToken=QUERY-REFRESH-2&page=2`)
+  t.equal(leaky.status, 401, 'a token in the query string counts as none')
+  await leaky.arrayBuffer()
+
   // A login spends ~25 ms in argon2: SIGTERM as soon as the server has logged the request's arrival,
   // straight to the server's own process (tsx would relay it only after ~30 ms).
   const arrived = server.waitForLog((e) => e.msg === 'incoming request' && e.req?.url === '/auth/token?inflight')
@@ -208,7 +213,10 @@ t.test('the real server starts, migrates, serves, and drains in-flight requests 
   const log = server.output().stdout
   t.ok(entries.length > 5 && entries.every((e) => typeof e.msg === 'string'), 'the log is JSON lines')
   t.ok(entries.filter((e) => e.msg === 'incoming request').every((e) => typeof e.reqId === 'string'), 'every request has an id')
-  for (const [what, secret] of [['the password', credentials.password], ['an access token', access],
+  t.ok(log.includes('page=2'), 'an ordinary query parameter is logged as sent')
+  t.ok(log.includes('access_token=[redacted]'), 'a sensitive one is logged as [redacted]')
+  for (const [what, secret] of [['a query password', 'QUERY-PASSWORD-1'], ['a query refresh token', 'QUERY-REFRESH-2'],
+    ['the password', credentials.password], ['an access token', access],
     ['the last access token', pair.access_token ?? ''], ['a password hash', '$argon2'], ['a bearer header', 'Bearer ']] as const) {
     t.notOk(secret !== '' && log.includes(secret), `no ${what} in the log`)
   }
