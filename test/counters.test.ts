@@ -7,7 +7,7 @@ import type { App } from '../src/app.js'
 import { sql } from 'drizzle-orm'
 import { createPost, deletePost } from '../src/domain/posts.js'
 import { migrationsRoot } from '../src/paths.js'
-import { build, countRows, loginAs, sqlRows, sqlRun, type TestUser } from './helper.js'
+import { build, countRows, loginAs, PASSWORD, sqlRows, sqlRun, type TestUser } from './helper.js'
 
 const counter = async (app: App) =>
   Number((await sqlRows<{ n: number }>(app, sql`select n from row_counts where name = 'posts'`))[0]?.n)
@@ -51,7 +51,7 @@ t.test('the counter follows the cascade when a user is deleted, by themselves or
   }
   await agree(t, app, 9, 'nine posts')
 
-  t.equal((await app.inject({ method: 'DELETE', url: '/users/me', headers: bob.auth })).statusCode, 204)
+  t.equal((await app.inject({ method: 'DELETE', url: '/users/me', headers: bob.auth, payload: { password: PASSWORD } })).statusCode, 204)
   await agree(t, app, 5, 'bob deleted his account: his four posts went with it')
 
   t.equal((await app.inject({ method: 'DELETE', url: `/admin/users/${alice.id}`, headers: admin.auth })).statusCode, 204)

@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
-import { b64url, build, CREDENTIALS_401, isCredentials401, loginAs, signAccess, TEST_SECRET } from '../helper.js'
+import { b64url, build, CREDENTIALS_401, isCredentials401, loginAs, PASSWORD, signAccess, TEST_SECRET } from '../helper.js'
 
 const now = () => Math.floor(Date.now() / 1000)
 
@@ -107,7 +107,7 @@ t.test('the user is read from the database on every request', async (t) => {
 
   await t.test('a deleted user is refused at once', async (t) => {
     const bob = await loginAs(app)
-    t.equal((await app.inject({ method: 'DELETE', url: '/users/me', headers: bob.auth })).statusCode, 204)
+    t.equal((await app.inject({ method: 'DELETE', url: '/users/me', headers: bob.auth, payload: { password: PASSWORD } })).statusCode, 204)
     t.ok(isCredentials401(await app.inject({ url: '/users/me', headers: bob.auth })))
   })
 

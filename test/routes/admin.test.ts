@@ -5,9 +5,9 @@ import t, { type Test } from 'tap'
 import adminRoutes from '../../routes/admin/index.js'
 import type { App } from '../../src/app.js'
 import { createPost } from '../../src/domain/posts.js'
-import { build, countRows, isCredentials401, isError, isIsoUtc, loginAs, type TestUser } from '../helper.js'
+import { build, countRows, isCredentials401, isError, isIsoUtc, login, loginAs, type TestUser } from '../helper.js'
 
-const ADMIN_VIEW_KEYS = ['avatar_url', 'bio', 'created_at', 'email', 'id', 'is_active', 'permissions', 'role', 'updated_at', 'username']
+const ADMIN_VIEW_KEYS = ['avatar_url', 'bio', 'created_at', 'email', 'email_verified', 'id', 'is_active', 'permissions', 'role', 'updated_at', 'username']
 const AUDIT_KEYS = ['action', 'actor_id', 'created_at', 'details', 'id', 'ip', 'target_id', 'target_type']
 const PAGE_KEYS = ['has_more', 'items', 'limit', 'skip', 'total']
 const UNKNOWN_FIELD = 'body must NOT have additional properties'
@@ -33,6 +33,14 @@ function the401 (t: Test, res: LightMyRequestResponse, what: string) {
 
 const as = (user?: TestUser) => (user === undefined ? {} : user.auth)
 
+/** Logs the user in again (a new session) and gives the test user its new tokens. */
+async function relogin (app: App, user: TestUser): Promise<void> {
+  const tokens = await login(app, user.username, user.password)
+  Object.assign(user, tokens, { auth: { authorization: `Bearer ${tokens.access}` } })
+}
+const refreshWith = (app: App, token: string) =>
+  app.inject({ method: 'POST', url: '/auth/token', payload: { grant_type: 'refresh_token', refresh_token: token } })
+
 function client (app: App) {
   return {
     listUsers: (user: TestUser | undefined, query = '') => app.inject({ url: `/admin/users${query}`, headers: as(user) }),
@@ -41,7 +49,7 @@ function client (app: App) {
     deleteUser: (user: TestUser | undefined, id: number | string) =>
       app.inject({ method: 'DELETE', url: `/admin/users/${id}`, headers: as(user) }),
     audit: (user: TestUser | undefined, query = '') => app.inject({ url: `/admin/audit${query}`, headers: as(user) }),
-    deleteMe: (user: TestUser) => app.inject({ method: 'DELETE', url: '/users/me', headers: user.auth }),
+    deleteMe: (user: TestUser) => app.inject({ method: 'DELETE', url: '/users/me', headers: user.auth, payload: { password: user.password } }),
     me: (user: TestUser) => app.inject({ url: '/users/me', headers: user.auth })
   }
 }
@@ -108,6 +116,7 @@ t.test('GET /admin/users, PATCH /admin/users/{id}', async (t) => {
     for (const item of page.items) t.same(Object.keys(item).sort(), ADMIN_VIEW_KEYS, `user ${item.id}: the admin view`)
     const byId = new Map(page.items.map((u: { id: number }) => [u.id, u]))
     t.match(byId.get(admin.id), { email: admin.email, username: admin.username, role: 'admin', is_active: true })
+    t.ok(page.items.every((u: { email_verified: unknown }) => u.email_verified === false), 'email_verified: false, nobody confirmed an address')
     t.match(byId.get(mod.id), { email: mod.email, role: 'moderator', is_active: true })
     t.match(byId.get(sleeper.id), { email: sleeper.email, role: 'user', is_active: false }, 'the inactive user shows is_active false')
     t.same([...(byId.get(mod.id) as { permissions: string[] }).permissions].sort(), MODERATOR_PERMISSIONS)
@@ -142,6 +151,11 @@ t.test('GET /admin/users, PATCH /admin/users/{id}', async (t) => {
     t.equal(active.statusCode, 200)
     t.match(active.json(), { role: 'moderator', is_active: false }, 'only the flag changed')
     t.same(await standing(app, target.id), { role: 'moderator', isActive: false })
+    // Deactivation ends every session of the account at once.
+    the401(t, await api.me(target), 'deactivated: the old access token')
+    the401(t, await refreshWith(app, target.refresh), 'deactivated: the old refresh token')
+    await relogin(app, target)
+    t.match((await api.me(target)).json(), { id: target.id, is_active: false }, 'the owner may log in again and sees is_active false')
 
     const both = await api.patchUser(admin, target.id, { role: 'user', is_active: true })
     t.equal(both.statusCode, 200)
@@ -211,14 +225,24 @@ t.test('GET /admin/users, PATCH /admin/users/{id}', async (t) => {
     isError(t, again, 403, 'Forbidden', 'Not your post', 'back to user: Not your post')
 
     const own = (await app.inject({ method: 'POST', url: '/posts', headers: target.auth, payload: { title: 'Mine', content: 'x' } })).json().id
+    const before = { ...target }
+    const second = await login(app, target.username, target.password) // another session, on another device
     t.equal((await api.patchUser(admin, target.id, { is_active: false })).statusCode, 200)
+    // Deactivation ends every session at once: the old tokens get the one 401, whatever the route.
+    the401(t, await app.inject({ method: 'POST', url: '/posts', headers: before.auth, payload: { title: 'More', content: 'x' } }), 'deactivated: the old token on create')
+    the401(t, await api.me(before), 'deactivated: the old token on /users/me')
+    the401(t, await api.me({ ...before, auth: { authorization: `Bearer ${second.access}` } }), 'deactivated: the other session\'s access token')
+    the401(t, await refreshWith(app, before.refresh), 'deactivated: the old refresh token')
+    the401(t, await refreshWith(app, second.refresh), 'deactivated: the other session\'s refresh token')
+    await relogin(app, target)
+    t.not(target.access, before.access, 'logged in again: a new token')
     inactive(t, await app.inject({ method: 'POST', url: '/posts', headers: target.auth, payload: { title: 'More', content: 'x' } }), 'deactivated: create')
     inactive(t, await app.inject({ method: 'PATCH', url: `/posts/${own}`, headers: target.auth, payload: { title: 'Changed' } }), 'deactivated: edit own post')
     inactive(t, await app.inject({ method: 'DELETE', url: `/posts/${own}`, headers: target.auth }), 'deactivated: delete own post')
     inactive(t, await app.inject({ method: 'PUT', url: `/posts/${adminsPost}/like`, headers: target.auth }), 'deactivated: like')
     inactive(t, await app.inject({ method: 'PATCH', url: '/users/me', headers: target.auth, payload: { bio: 'x' } }), 'deactivated: profile')
     const me = await api.me(target)
-    t.equal(me.statusCode, 200, 'deactivated: still authenticated')
+    t.equal(me.statusCode, 200, 'deactivated: may still log in and authenticate')
     t.equal(me.json().is_active, false)
     const read = await app.inject({ url: `/posts/${own}` })
     t.equal(read.statusCode, 200, 'the deactivated user\'s post stays readable')
@@ -228,12 +252,16 @@ t.test('GET /admin/users, PATCH /admin/users/{id}', async (t) => {
 
     t.equal((await api.patchUser(admin, target.id, { is_active: true })).statusCode, 200)
     const created = await app.inject({ method: 'POST', url: '/posts', headers: target.auth, payload: { title: 'Back', content: 'x' } })
-    t.equal(created.statusCode, 201, 'reactivated: writes again with the same token')
+    t.equal(created.statusCode, 201, 'reactivated: writes again with the same token (reactivation ends no session)')
 
     const otherAdmin = await loginAs(app, 'admin')
     t.equal((await api.listUsers(otherAdmin)).statusCode, 200)
+    const otherAdminBefore = { ...otherAdmin }
     t.equal((await api.patchUser(admin, otherAdmin.id, { is_active: false })).statusCode, 200, 'with two admins, one deactivates the other')
-    inactive(t, await api.listUsers(otherAdmin), 'the deactivated admin\'s token: 403 Inactive account on /admin')
+    the401(t, await api.listUsers(otherAdminBefore), 'the deactivated admin\'s old token: the one 401 on /admin')
+    the401(t, await api.patchUser(otherAdminBefore, admin.id, { role: 'user' }), 'and cannot strike back with it')
+    await relogin(app, otherAdmin)
+    inactive(t, await api.listUsers(otherAdmin), 'logged in again: 403 Inactive account on /admin')
     inactive(t, await api.patchUser(otherAdmin, admin.id, { role: 'user' }), 'and cannot strike back')
     t.same(await standing(app, admin.id), { role: 'admin', isActive: true })
   })

@@ -51,7 +51,7 @@ const ERROR_KEYS = ['statusCode', 'error', 'message', 'code']
 const INVALID_LOGIN = { statusCode: 401, error: 'Unauthorized', message: 'Incorrect username or password', code: 'INVALID_LOGIN' }
 const LOGIN_THROTTLED = { statusCode: 429, error: 'Too Many Requests', message: 'Too many failed logins; try again later', code: 'LOGIN_THROTTLED' }
 const VALIDATION = 'FST_ERR_VALIDATION'
-const PRIVATE_VIEW_KEYS = ['avatar_url', 'bio', 'created_at', 'email', 'id', 'is_active', 'permissions', 'role', 'username']
+const PRIVATE_VIEW_KEYS = ['avatar_url', 'bio', 'created_at', 'email', 'email_verified', 'id', 'is_active', 'permissions', 'role', 'username']
 const USER_PERMISSIONS = ['post:create', 'post:delete_own', 'post:edit_own', 'post:like']
 const TOKEN_PAIR_KEYS = ['access_token', 'expires_in', 'refresh_token', 'token_type']
 
@@ -118,6 +118,7 @@ tap.test('POST /auth/register', async (t) => {
     t.strictSame(Object.keys(body).sort(), PRIVATE_VIEW_KEYS, 'exactly the private view fields')
     t.ok(Number.isInteger(body.id) && body.id > 0, 'an integer id')
     t.equal(body.email, 'writer@example.com')
+    t.equal(body.email_verified, false, 'a registered address starts unverified')
     t.equal(body.username, 'Writer_One')
     t.equal(body.bio, '')
     t.equal(body.role, 'user')
@@ -153,7 +154,7 @@ tap.test('POST /auth/register', async (t) => {
   await t.test('unknown fields are a 400 and create no user', async (t) => {
     const base = { username: 'smuggler', password: 'smuggle this passphrase' }
     const smuggled: Record<string, unknown> = {
-      role: 'admin', is_active: false, id: 99, author_id: 1, permissions: ['user:manage']
+      role: 'admin', is_active: false, id: 99, author_id: 1, permissions: ['user:manage'], email_verified: true
     }
     for (const [field, value] of Object.entries(smuggled)) {
       const email = `smuggle-${field}@example.com`
@@ -303,11 +304,14 @@ tap.test('POST /auth/token with the password grant', async (t) => {
     }
     t.equal(bad.body, unknown.body, 'wrong password and unknown user: identical body strings')
     t.equal(badEmail.body, unknownEmail.body, 'by email too')
-    // Headers that legitimately vary per request: the date and the rate-limit counters.
-    const varying = new Set(['date', 'x-ratelimit-remaining', 'x-ratelimit-reset'])
+    // Headers that legitimately vary per request: the date, the rate-limit counters and the request id.
+    const varying = new Set(['date', 'x-ratelimit-remaining', 'x-ratelimit-reset', 'x-request-id'])
     const stable = (res: Res) => Object.fromEntries(Object.entries(res.headers).filter(([k]) => !varying.has(k)).sort())
     t.strictSame(stable(unknown), stable(bad), 'identical headers')
     t.strictSame(stable(unknownEmail), stable(badEmail), 'identical headers by email')
+    const ids = [bad, badEmail, unknown, unknownEmail, unknownForm].map((res) => res.headers['x-request-id'])
+    t.ok(ids.every((id) => typeof id === 'string' && id !== ''), 'each names its request id')
+    t.equal(new Set(ids).size, ids.length, 'a different one for each request, known account or not')
   })
 
   await t.test('wrong password and unknown user take comparable time', async (t) => {

@@ -9,7 +9,7 @@ import type { LightMyRequestResponse } from 'fastify'
 import sharp from 'sharp'
 import t, { type Test } from 'tap'
 import type { App } from '../../src/app.js'
-import { build, injectWriteFailure, isCredentials401, loginAs, setActive, type TestUser } from '../helper.js'
+import { build, injectWriteFailure, isCredentials401, loginAs, PASSWORD, setActive, type TestUser } from '../helper.js'
 
 const MAX_BYTES = 5 * 1024 * 1024
 const AVATAR_URL = /^\/avatars\/[0-9a-f]{32}\.webp$/
@@ -386,7 +386,7 @@ t.test('DELETE /users/me/avatar removes the file; so does deleting the account',
   const bob = await loginAs(app)
   await upload(app, bob.auth, await image('png'))
   t.equal(filesIn(app).length, 1)
-  t.equal((await app.inject({ method: 'DELETE', url: '/users/me', headers: bob.auth })).statusCode, 204)
+  t.equal((await app.inject({ method: 'DELETE', url: '/users/me', headers: bob.auth, payload: { password: PASSWORD } })).statusCode, 204)
   t.same(filesIn(app), [], 'deleting the account removes the file')
 
   const carol = await loginAs(app)

@@ -3,7 +3,7 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import type { App } from '../../src/app.js'
 import { createPost } from '../../src/domain/posts.js'
-import { build, countRows, isCredentials401, isError, isIsoUtc, loginAs, setActive, type TestUser } from '../helper.js'
+import { build, countRows, isCredentials401, isError, isIsoUtc, loginAs, PASSWORD, setActive, type TestUser } from '../helper.js'
 
 const POST_KEYS = ['author', 'content', 'created_at', 'id', 'like_count', 'title', 'updated_at']
 const POST_KEYS_WITH_LIKED = [...POST_KEYS, 'liked'].sort()
@@ -521,7 +521,7 @@ t.test('DELETE /users/me removes the user\'s posts and likes, and the counts fol
   t.equal((await api.get(`/posts/${erins}`)).json().like_count, 2, 'before: erin\'s post has 2 likes')
   t.equal((await api.get(`/posts/${franks}`)).json().like_count, 1, 'before: frank\'s post has 1 like')
 
-  const del = await app.inject({ method: 'DELETE', url: '/users/me', headers: dave.auth })
+  const del = await app.inject({ method: 'DELETE', url: '/users/me', headers: dave.auth, payload: { password: PASSWORD } })
   t.equal(del.statusCode, 204)
 
   for (const id of daves) postNotFound(t, await api.get(`/posts/${id}`), `dave's post ${id} is gone`)

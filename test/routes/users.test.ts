@@ -21,21 +21,31 @@ const patchMe = (app: App, headers: Record<string, string>, payload: unknown) =>
   call(app, { method: 'PATCH', url: '/users/me', headers, payload: payload as Record<string, unknown> })
 const changePassword = (app: App, headers: Record<string, string>, payload: Record<string, unknown>) =>
   call(app, { method: 'PUT', url: '/users/me/password', headers, payload })
-const deleteMe = (app: App, headers: Record<string, string>) => call(app, { method: 'DELETE', url: '/users/me', headers })
+/** DELETE /users/me with the re-authenticating body (the right password unless told); `null` sends no body. */
+const deleteMe = (app: App, headers: Record<string, string>, body: Record<string, unknown> | null = { password: PASSWORD }) =>
+  call(app, { method: 'DELETE', url: '/users/me', headers, ...(body === null ? {} : { payload: body }) })
 const refresh = (app: App, token: string) =>
   call(app, { method: 'POST', url: '/auth/token', payload: { grant_type: 'refresh_token', refresh_token: token } })
 const tryLogin = (app: App, username: string, password: string) =>
   call(app, { method: 'POST', url: '/auth/token', payload: { username, password } })
 
 const INACTIVE_403 = { statusCode: 403, error: 'Forbidden', message: 'Inactive account', code: 'INACTIVE_ACCOUNT' }
+const LOGIN_THROTTLED = { statusCode: 429, error: 'Too Many Requests', message: 'Too many failed logins; try again later', code: 'LOGIN_THROTTLED' }
 const WRONG_LOGIN_MESSAGE = 'Incorrect username or password'
 
-const PRIVATE_KEYS = ['avatar_url', 'bio', 'created_at', 'email', 'id', 'is_active', 'permissions', 'role', 'username']
+const PRIVATE_KEYS = ['avatar_url', 'bio', 'created_at', 'email', 'email_verified', 'id', 'is_active', 'permissions', 'role', 'username']
 const PUBLIC_KEYS = ['avatar_url', 'bio', 'created_at', 'id', 'username']
 const USER_PERMISSIONS = ['post:create', 'post:delete_own', 'post:edit_own', 'post:like']
 
 const isIsoUtc = (value: unknown) =>
   typeof value === 'string' && /Z$/.test(value) && new Date(value).toISOString() === value
+
+/** The login throttle's 429, with Retry-After. */
+function isThrottled (t: Test, res: LightMyRequestResponse, what: string) {
+  t.equal(res.statusCode, 429, `${what}: 429`)
+  t.same(res.json(), LOGIN_THROTTLED, `${what}: the login throttle's 429`)
+  t.ok(Number(res.headers['retry-after']) > 0, `${what}: with Retry-After`)
+}
 
 /** A 400 in the one error shape, with exactly this message. */
 function isBadRequest (t: Test, res: LightMyRequestResponse, message: string, what: string) {
@@ -58,6 +68,7 @@ t.test('GET /users/me', async (t) => {
   t.same(Object.keys(body).sort(), PRIVATE_KEYS, 'exactly the fields of the private view')
   t.equal(body.id, alice.id)
   t.equal(body.email, alice.email)
+  t.equal(body.email_verified, false, 'an address nobody confirmed is not verified')
   t.equal(body.username, alice.username)
   t.equal(body.bio, '')
   t.equal(body.role, 'user')
@@ -96,36 +107,48 @@ t.test('PATCH /users/me', async (t) => {
     t.equal(username.statusCode, 200)
     t.same(username.json(), { ...original, bio: 'Writes about ink.', username: 'alice_renamed' })
 
+    // The address changes only through POST /users/me/email: here it is an unknown property.
     const email = await patchMe(app, alice.auth, { email: 'alice.new@example.com' })
-    t.equal(email.statusCode, 200)
-    t.equal(email.json().email, 'alice.new@example.com')
-    t.equal(email.json().username, 'alice_renamed', 'the username is kept')
-    t.equal(email.json().bio, 'Writes about ink.', 'the bio is kept')
+    isBadRequest(t, email, UNKNOWN_FIELD, 'an email')
+    t.equal(email.json().code, VALIDATION)
+    const withOthers = await patchMe(app, alice.auth, { username: 'alice_again', email: 'alice.new@example.com', bio: 'Not stored.' })
+    isBadRequest(t, withOthers, UNKNOWN_FIELD, 'an email with a username and a bio')
+    t.same(await before(), { ...original, bio: 'Writes about ink.', username: 'alice_renamed' }, 'the email, username and bio are kept')
 
-    const all = await patchMe(app, alice.auth, { username: 'alice', email: 'alice@example.com', bio: '' })
+    const all = await patchMe(app, alice.auth, { username: 'alice', bio: '' })
     t.equal(all.statusCode, 200)
-    t.same(all.json(), { ...original, username: 'alice', email: 'alice@example.com', bio: '' }, 'all three at once')
+    t.same(all.json(), { ...original, username: 'alice', bio: '' }, 'both at once')
     t.same(await before(), all.json(), 'the change is stored')
 
-    t.equal((await tryLogin(app, 'alice@example.com', PASSWORD)).statusCode, 200, 'the new email logs in')
+    t.equal((await tryLogin(app, alice.email, PASSWORD)).statusCode, 200, 'the unchanged email still logs in')
+    t.equal((await tryLogin(app, 'alice.new@example.com', PASSWORD)).statusCode, 401, 'the refused email does not')
     t.equal((await tryLogin(app, 'alice', PASSWORD)).statusCode, 200, 'the new username logs in')
     t.equal((await tryLogin(app, alice.username, PASSWORD)).statusCode, 401, 'the old username no longer does')
   })
 
-  await t.test('a username or email taken by another user is a 409, whatever its case', async (t) => {
+  await t.test('a username taken by another user is a 409, whatever its case; an email is a 400 here', async (t) => {
     const original = await before()
-    const cases: Array<[string, Record<string, string>, string]> = [
-      ['same username', { username: bob.username }, 'Username already taken'],
-      ['username in another case', { username: bob.username.toUpperCase() }, 'Username already taken'],
-      ['same email', { email: bob.email }, 'Email already registered'],
-      ['email in another case', { email: bob.email.toUpperCase() }, 'Email already registered'],
-      ['free username, taken email', { username: 'free_name', email: bob.email }, 'Email already registered'],
-      ['taken username, free email', { username: bob.username, email: 'free@example.com' }, 'Username already taken']
+    const conflicts: Array<[string, Record<string, string>]> = [
+      ['same username', { username: bob.username }],
+      ['username in another case', { username: bob.username.toUpperCase() }],
+      ['taken username with a bio', { username: bob.username, bio: 'Not stored.' }]
     ]
-    for (const [name, payload, message] of cases) {
+    for (const [name, payload] of conflicts) {
       const res = await patchMe(app, alice.auth, payload)
       t.equal(res.statusCode, 409, `${name}: 409`)
-      t.same(res.json(), { statusCode: 409, error: 'Conflict', message }, `${name}: ${message}`)
+      t.same(res.json(), { statusCode: 409, error: 'Conflict', message: 'Username already taken' }, `${name}: Username already taken`)
+    }
+    // Another account's address is refused like any email here: no 409 tells whether it is taken.
+    const emails: Array<[string, Record<string, string>]> = [
+      ['same email', { email: bob.email }],
+      ['email in another case', { email: bob.email.toUpperCase() }],
+      ['free username, taken email', { username: 'free_name', email: bob.email }],
+      ['taken username, free email', { username: bob.username, email: 'free@example.com' }]
+    ]
+    for (const [name, payload] of emails) {
+      const res = await patchMe(app, alice.auth, payload)
+      isBadRequest(t, res, UNKNOWN_FIELD, name)
+      t.equal(res.json().code, VALIDATION, `${name}: a validation error`)
     }
     t.same(await before(), original, 'nothing changed')
     const bobNow = (await me(app, bob)).json()
@@ -133,14 +156,11 @@ t.test('PATCH /users/me', async (t) => {
     t.equal(bobNow.email, bob.email)
   })
 
-  await t.test('your own current email or username is not a conflict', async (t) => {
+  await t.test('your own current username is not a conflict; even your own email is refused here', async (t) => {
     const original = await before()
-    const sameEmail = await patchMe(app, alice.auth, { email: original.email })
-    t.equal(sameEmail.statusCode, 200, 'your own email')
-    t.same(sameEmail.json(), original)
-    const sameEmailUpper = await patchMe(app, alice.auth, { email: original.email.toUpperCase() })
-    t.equal(sameEmailUpper.statusCode, 200, 'your own email in another case')
-    t.equal(sameEmailUpper.json().email.toLowerCase(), original.email)
+    isBadRequest(t, await patchMe(app, alice.auth, { email: original.email }), UNKNOWN_FIELD, 'your own email')
+    isBadRequest(t, await patchMe(app, alice.auth, { email: original.email.toUpperCase() }), UNKNOWN_FIELD, 'your own email in another case')
+    t.same(await before(), original, 'the refusals changed nothing')
     const sameUsername = await patchMe(app, alice.auth, { username: original.username })
     t.equal(sameUsername.statusCode, 200, 'your own username')
     const recased = await patchMe(app, alice.auth, { username: 'ALICE' })
@@ -159,7 +179,10 @@ t.test('PATCH /users/me', async (t) => {
       { bio: 'smuggling', role: 'admin' },
       { bio: 'smuggling', is_active: false },
       { permissions: ['user:manage'] },
-      { avatar_url: '/avatars/x.png' }
+      { avatar_url: '/avatars/x.png' },
+      { email_verified: true },
+      { email: 'smuggled@example.com' },
+      { bio: 'smuggling', email: 'smuggled@example.com' }
     ]
     for (const payload of smuggled) {
       const res = await patchMe(app, alice.auth, payload)
@@ -189,13 +212,15 @@ t.test('PATCH /users/me', async (t) => {
       ['username with a !', { username: 'bad!' }, USERNAME_PATTERN],
       ['username with a non-ASCII letter', { username: 'zoë_writes' }, USERNAME_PATTERN],
       ['empty username', { username: '' }, 'body/username must NOT have fewer than 3 characters'],
-      ['invalid email', { email: 'not-an-email' }, 'body/email must match format "email"'],
-      ['email without a domain', { email: 'alice@' }, 'body/email must match format "email"'],
-      ['email of 255 characters', { email: `a${local}@${domain}` }, 'body/email must NOT have more than 254 characters'],
+      // No email is a field of this body any more: whatever its form, it is an unknown property.
+      ['invalid email', { email: 'not-an-email' }, UNKNOWN_FIELD],
+      ['email without a domain', { email: 'alice@' }, UNKNOWN_FIELD],
+      ['email of 255 characters', { email: `a${local}@${domain}` }, UNKNOWN_FIELD],
+      ['email of 254 characters', { email: `${local}@${domain}` }, UNKNOWN_FIELD],
       ['bio of 501 characters', { bio: 'x'.repeat(501) }, 'body/bio must NOT have more than 500 characters'],
       ['bio that is not a string', { bio: 5 }, 'body/bio must be string'],
       ['username that is not a string', { username: ['alice'] }, 'body/username must be string'],
-      ['null email', { email: null }, 'body/email must be string']
+      ['null email', { email: null }, UNKNOWN_FIELD]
     ]
     for (const [name, payload, names] of bad) {
       isBadRequest(t, await patchMe(app, alice.auth, payload), names, name)
@@ -205,7 +230,6 @@ t.test('PATCH /users/me', async (t) => {
     const edges: Array<[string, Record<string, string>]> = [
       ['username of 3 characters', { username: 'a-_' }],
       ['username of 32 characters', { username: 'U'.repeat(32) }],
-      ['email of 254 characters', { email: `${local}@${domain}` }],
       ['bio of 500 characters', { bio: 'x'.repeat(500) }]
     ]
     for (const [name, payload] of edges) {
@@ -214,7 +238,8 @@ t.test('PATCH /users/me', async (t) => {
       const [key, value] = Object.entries(payload)[0]!
       t.equal(res.json()[key], value, `${name}: stored`)
     }
-    t.equal((await patchMe(app, alice.auth, { username: original.username, email: original.email, bio: '' })).statusCode, 200)
+    t.equal((await patchMe(app, alice.auth, { username: original.username, bio: '' })).statusCode, 200)
+    t.equal((await before()).email, original.email, 'the email never changed')
   })
 
   await t.test('inactive users get 403 and anonymous callers the 401', async (t) => {
@@ -349,9 +374,51 @@ t.test('DELETE /users/me', async (t) => {
     t.equal((await me(app, other)).statusCode, 200, 'another user is untouched')
   })
 
-  await t.test('an inactive user may delete their account', async (t) => {
+  await t.test('a wrong or missing password is a 400 and deletes nothing', async (t) => {
+    const jack = await loginAs(app)
+    const { auditLog, posts, users } = app.db.t
+    const at = new Date().toISOString()
+    await app.db.transaction((tx) => tx.q.insert(posts).values({ authorId: jack.id, title: 'Kept', content: 'x', createdAt: at, updatedAt: at }))
+    const WRONG = 'not the password at all'
+    secrets.add(WRONG)
+
+    const wrong = await deleteMe(app, jack.auth, { password: WRONG })
+    isBadRequest(t, wrong, 'Password is incorrect', 'a wrong password')
+    t.equal(wrong.json().code, 'WRONG_PASSWORD', 'a wrong password: code WRONG_PASSWORD')
+    const recased = await deleteMe(app, jack.auth, { password: PASSWORD.toUpperCase() })
+    isBadRequest(t, recased, 'Password is incorrect', 'the password in another case')
+    t.equal(recased.json().code, 'WRONG_PASSWORD')
+
+    const invalid: Array<[string, Record<string, unknown> | null, string]> = [
+      ['no body', null, 'body must be object'],
+      ['an empty object', {}, "body must have required property 'password'"],
+      ['an empty password', { password: '' }, 'body/password must NOT have fewer than 1 characters'],
+      ['a password that is not a string', { password: 12345678 }, 'body/password must be string'],
+      ['an unknown field', { password: PASSWORD, user_id: jack.id }, UNKNOWN_FIELD]
+    ]
+    for (const [name, body, message] of invalid) {
+      const res = await deleteMe(app, jack.auth, body)
+      isBadRequest(t, res, message, name)
+      t.equal(res.json().code, VALIDATION, `${name}: a validation error`)
+    }
+
+    t.equal(await countRows(app, users, eq(users.id, jack.id)), 1, 'the row is still there')
+    t.equal(await countRows(app, posts, eq(posts.authorId, jack.id)), 1, 'and their post')
+    t.equal(await countRows(app, auditLog, eq(auditLog.targetId, jack.id)), 0, 'no audit entry for a refusal')
+    t.equal((await me(app, jack)).statusCode, 200, 'the access token still works')
+    t.equal((await refresh(app, jack.refresh)).statusCode, 200, 'and the refresh token')
+    t.equal((await tryLogin(app, jack.username, PASSWORD)).statusCode, 200, 'the password still logs in')
+  })
+
+  await t.test('an inactive user gets 403 and keeps their account', async (t) => {
     const gina = await loginAs(app, 'user', { active: false })
-    t.equal((await deleteMe(app, gina.auth)).statusCode, 204)
+    const refused = await deleteMe(app, gina.auth)
+    t.equal(refused.statusCode, 403)
+    t.same(refused.json(), INACTIVE_403, 'Inactive account')
+    t.equal(await countRows(app, app.db.t.users, eq(app.db.t.users.id, gina.id)), 1, 'the row is still there')
+    t.equal((await me(app, gina)).statusCode, 200, 'and their token still works')
+    await setActive(app, gina.id, true)
+    t.equal((await deleteMe(app, gina.auth)).statusCode, 204, 'once active again, they can delete it')
     t.equal(await countRows(app, app.db.t.users, eq(app.db.t.users.id, gina.id)), 0, 'the row is gone')
   })
 
@@ -371,10 +438,65 @@ t.test('DELETE /users/me', async (t) => {
     const last = await deleteMe(app, second.auth)
     t.equal(last.statusCode, 409, 'the remaining active admin is now the last')
     t.equal(last.json().message, 'Cannot delete the last active admin')
-    t.equal((await deleteMe(app, inactiveAdmin.auth)).statusCode, 204, 'an inactive admin is not the last active admin')
+    const inactive = await deleteMe(app, inactiveAdmin.auth)
+    t.equal(inactive.statusCode, 403, 'an inactive admin cannot delete themselves: 403')
+    t.same(inactive.json(), INACTIVE_403, 'Inactive account')
+    const removed = await call(app, { method: 'DELETE', url: `/admin/users/${inactiveAdmin.id}`, headers: second.auth })
+    t.equal(removed.statusCode, 204, 'an inactive admin is not the last active admin: the last active one may delete them')
+    t.equal(await countRows(app, app.db.t.users, eq(app.db.t.users.id, inactiveAdmin.id)), 0, 'the inactive admin is gone')
+    t.equal((await me(app, second)).statusCode, 200, 'the last active admin stays')
   })
 
   t.ok(isCredentials401(await deleteMe(app, {})), 'anonymous: the one 401')
+})
+
+t.test('a wrong password asked again counts towards LOGIN_FAILURE_LIMIT, with the login\'s 429', async (t) => {
+  const app = await build(t, { LOGIN_FAILURE_LIMIT: '3' })
+  const WRONG = 'not the password at all'
+  const NEW_PASSWORD = 'an entirely new passphrase'
+  const { posts, users } = app.db.t
+  const hashOf = async (id: number) => (await app.db.q.select({ hash: users.passwordHash }).from(users).where(eq(users.id, id)))[0]?.hash
+
+  await t.test('password change', async (t) => {
+    const ivan = await loginAs(app)
+    const hash = await hashOf(ivan.id)
+    for (let i = 1; i <= 3; i++) {
+      isBadRequest(t, await changePassword(app, ivan.auth, { current_password: WRONG, new_password: NEW_PASSWORD }),
+        'Current password is incorrect', `wrong current password ${i} of 3`)
+    }
+    isThrottled(t, await changePassword(app, ivan.auth, { current_password: PASSWORD, new_password: NEW_PASSWORD }),
+      'past the limit, even the right current password')
+    isThrottled(t, await tryLogin(app, ivan.username, PASSWORD), 'a login to the account from the same client')
+    t.equal(await hashOf(ivan.id), hash, 'the password is unchanged')
+    t.equal((await me(app, ivan)).statusCode, 200, 'the session still works')
+  })
+
+  await t.test('account deletion', async (t) => {
+    const judy = await loginAs(app)
+    const at = new Date().toISOString()
+    await app.db.transaction((tx) => tx.q.insert(posts).values({ authorId: judy.id, title: 'Kept', content: 'x', createdAt: at, updatedAt: at }))
+    for (let i = 1; i <= 3; i++) {
+      const res = await deleteMe(app, judy.auth, { password: WRONG })
+      isBadRequest(t, res, 'Password is incorrect', `wrong password ${i} of 3`)
+      t.equal(res.json().code, 'WRONG_PASSWORD')
+    }
+    isThrottled(t, await deleteMe(app, judy.auth), 'past the limit, even the right password')
+    isThrottled(t, await tryLogin(app, judy.username, PASSWORD), 'a login to the account from the same client')
+    t.equal(await countRows(app, users, eq(users.id, judy.id)), 1, 'the account is still there')
+    t.equal(await countRows(app, posts, eq(posts.authorId, judy.id)), 1, 'with its post')
+    t.equal((await me(app, judy)).statusCode, 200, 'the session still works')
+  })
+
+  await t.test('failed logins and wrong passwords asked again share one count', async (t) => {
+    const kate = await loginAs(app)
+    for (let i = 1; i <= 3; i++) t.equal((await tryLogin(app, kate.username, WRONG)).statusCode, 401, `failed login ${i} of 3`)
+    isThrottled(t, await deleteMe(app, kate.auth), 'the deletion after failed logins')
+    isThrottled(t, await changePassword(app, kate.auth, { current_password: PASSWORD, new_password: NEW_PASSWORD }), 'the password change after failed logins')
+    t.equal(await countRows(app, users, eq(users.id, kate.id)), 1, 'the account is still there')
+
+    const other = await loginAs(app)
+    t.equal((await deleteMe(app, other.auth)).statusCode, 204, 'another account of the same client is not throttled')
+  })
 })
 
 t.test('GET /users/{id}', async (t) => {

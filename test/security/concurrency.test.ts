@@ -124,7 +124,7 @@ t.test('logins racing the account\'s deletion answer 200 or 401, never 500, and 
     method: 'POST', url: '/auth/token', payload: { username: user.username, password: PASSWORD }
   }))
   await new Promise((resolve) => setTimeout(resolve, 40))
-  const deletion = await app.inject({ method: 'DELETE', url: '/users/me', headers: user.auth })
+  const deletion = await app.inject({ method: 'DELETE', url: '/users/me', headers: user.auth, payload: { password: PASSWORD } })
   t.equal(deletion.statusCode, 204, 'the deletion succeeds')
   const results = await Promise.all(logins)
   t.ok(results.every((r) => r.statusCode === 200 || r.statusCode === 401), `every login is a 200 or a 401: ${statuses(results).join(',')}`)
