@@ -12,7 +12,7 @@ export const Email = Type.String({ format: 'email', maxLength: 254, description:
 export const Bio = Type.String({ maxLength: 500 })
 export const Password = Type.String({
   minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH,
-  description: `${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters, compared verbatim (spaces and Unicode included); the most common passwords are refused`
+  description: `${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters, prepared as RFC 8265's OpaqueString (non-ASCII spaces become spaces, then NFC; nothing trimmed or case-mapped). Refused: control characters, fewer than ${PASSWORD_MIN_LENGTH} characters that are neither spaces nor invisible, and the most common passwords`
 })
 export const Role = Type.Unsafe<typeof ROLES[number]>({ type: 'string', enum: [...ROLES], $id: 'Role', title: 'Role' })
 export const Permission = Type.Unsafe<typeof PERMISSIONS[number]>({

@@ -7,8 +7,8 @@ import { LogoutBody, PasswordResetConfirm, PasswordResetRequest, TokenPair, Toke
 import { errorResponse, ref } from '../../schemas/common.js'
 import { Accepted, RegisterBody, UserPrivate } from '../../schemas/users.js'
 import { confirmEmail, resetPassword, startPasswordReset, startVerification } from '../../src/domain/accounts.js'
-import { hashPassword, verifyDummyPassword, verifyPassword } from '../../src/domain/passwords.js'
-import { assertAcceptablePassword, createUser, findUserByLogin, privateView } from '../../src/domain/users.js'
+import { checkPassword, hashPassword, verifyDummyPassword } from '../../src/domain/passwords.js'
+import { assertAcceptablePassword, createUser, findUserByLogin, privateView, upgradePasswordHash } from '../../src/domain/users.js'
 
 const AUTH_BODY_LIMIT = 16 * 1024
 
@@ -93,10 +93,10 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
     const user = await findUserByLogin(app.db, username)
     // An unknown account still pays for one argon2 verification: its timing matches a wrong password.
-    const valid = user === undefined
-      ? await verifyDummyPassword(password)
-      : await verifyPassword(user.passwordHash, password)
-    if (user === undefined || !valid) {
+    const check = user === undefined
+      ? { valid: await verifyDummyPassword(password), rehash: false }
+      : await checkPassword(user.passwordHash, password)
+    if (user === undefined || !check.valid) {
       await throttle.recordFailure(account, request.ip)
       request.log.info({ userId: user?.id }, 'login failed')
       throw loginError()
@@ -105,6 +105,8 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     // Refused (the same 401) if the password changed or the account went while argon2 ran.
     const tokens = await app.tokens.issue(user.id, user.passwordHash, clientOf(request))
     request.log.info({ userId: user.id }, 'login succeeded')
+    // A hash made before passwords were prepared (RFC 8265) is replaced by the prepared form's, once.
+    if (check.rehash) app.afterResponse(() => upgradePasswordHash(app.db, user.id, user.passwordHash, password), request.log)
     return tokens
   })
 

@@ -21,17 +21,61 @@ export const ARGON2_OPTIONS = {
  */
 const limited = concurrencyLimit(Math.max(1, availableParallelism() - 1))
 
-/** The password is hashed verbatim (NIST 800-63B): no trimming, no normalization. */
-export function hashPassword (password: string): Promise<string> {
-  return limited(() => hash(password, ARGON2_OPTIONS))
+/**
+ * RFC 8265's OpaqueString preparation: every non-ASCII space becomes U+0020, then NFC. Nothing is
+ * trimmed or case-mapped (NIST 800-63B): the same password typed on another keyboard or system matches.
+ */
+export function preparePassword (password: string): string {
+  return password.replace(/\p{Zs}/gu, ' ').normalize('NFC')
 }
 
-export async function verifyPassword (passwordHash: string, password: string): Promise<boolean> {
+// Spaces and characters that show nothing: they may be part of a password, but not most of it.
+const INVISIBLE = /[\p{White_Space}\p{Cf}\p{Default_Ignorable_Code_Point}]/u
+
+/** Why a (new) password cannot be used, in words for a 400; undefined when it can. */
+export function passwordProblem (password: string): string | undefined {
+  const prepared = preparePassword(password)
+  if (/\p{Cc}/u.test(prepared)) return 'Password must not contain control characters'
+  const visible = [...prepared].filter((c) => !INVISIBLE.test(c)).length
+  if (visible < PASSWORD_MIN_LENGTH) {
+    return `Password must have at least ${PASSWORD_MIN_LENGTH} characters that are neither spaces nor invisible`
+  }
+  if (isCommonPassword(prepared)) return 'This password is too common; choose another one'
+  return undefined
+}
+
+/** Hashes the prepared form (OpaqueString), so every later comparison is between prepared forms. */
+export function hashPassword (password: string): Promise<string> {
+  return limited(() => hash(preparePassword(password), ARGON2_OPTIONS))
+}
+
+async function verifies (passwordHash: string, candidate: string): Promise<boolean> {
   try {
-    return await limited(() => verify(passwordHash, password))
+    return await limited(() => verify(passwordHash, candidate))
   } catch {
     return false
   }
+}
+
+export interface PasswordCheck {
+  valid: boolean
+  /** The hash was made from the password as typed, before preparation: hash it again. */
+  rehash: boolean
+}
+
+/**
+ * Checks a password against a stored hash: its prepared form, then (for hashes made before passwords
+ * were prepared) the form as typed, when the two differ.
+ */
+export async function checkPassword (passwordHash: string, password: string): Promise<PasswordCheck> {
+  const prepared = preparePassword(password)
+  if (await verifies(passwordHash, prepared)) return { valid: true, rehash: false }
+  if (prepared !== password && await verifies(passwordHash, password)) return { valid: true, rehash: true }
+  return { valid: false, rehash: false }
+}
+
+export async function verifyPassword (passwordHash: string, password: string): Promise<boolean> {
+  return (await checkPassword(passwordHash, password)).valid
 }
 
 let dummyHash: Promise<string> | undefined
@@ -42,7 +86,7 @@ let dummyHash: Promise<string> | undefined
  */
 export async function verifyDummyPassword (password: string): Promise<false> {
   dummyHash ??= hash('inkwell-dummy-password-for-timing', ARGON2_OPTIONS)
-  await verifyPassword(await dummyHash, password)
+  await checkPassword(await dummyHash, password)
   return false
 }
 
@@ -53,6 +97,7 @@ const commonPasswords = new Set(
     .map((p) => p.toLowerCase())
 )
 
+/** Checked on the NFKC, case-folded, trimmed form, so `Ｐａｓｓｗｏｒｄ１` or ` password1 ` is as common as `password1`. */
 export function isCommonPassword (password: string): boolean {
-  return commonPasswords.has(password.toLowerCase())
+  return commonPasswords.has(password.normalize('NFKC').toLowerCase().trim())
 }

@@ -4,7 +4,7 @@ import type { Database, Role, UserRow } from '../db/index.js'
 import { voidAccountTokens } from './account-tokens.js'
 import { recordAudit, type AuditContext } from './audit.js'
 import { toPage, type PageRequest } from './pagination.js'
-import { hashPassword, isCommonPassword } from './passwords.js'
+import { hashPassword, passwordProblem } from './passwords.js'
 import { ROLE_PERMISSIONS } from './permissions.js'
 import { revokeAllSessions } from './sessions.js'
 
@@ -64,10 +64,10 @@ export function publicView (user: Pick<UserRow, 'id' | 'username' | 'bio' | 'ava
   }
 }
 
+/** The registration rules for a new password (RFC 8265 OpaqueString, visible length, common list): 400 otherwise. */
 export function assertAcceptablePassword (password: string): void {
-  if (isCommonPassword(password)) {
-    throw httpErrors.badRequest('This password is too common; choose another one')
-  }
+  const problem = passwordProblem(password)
+  if (problem !== undefined) throw httpErrors.badRequest(problem)
 }
 
 /** Names the field that collided, so the client can say which one to change. */
@@ -156,6 +156,17 @@ export async function replacePasswordHash (tx: Database, id: number, verifiedHas
   // A reset or e-mail-change link mailed before the change dies with the old password.
   await voidAccountTokens(tx, id, ['password_reset', 'email_change'])
   return true
+}
+
+/**
+ * Stores the hash of the prepared form of a password that was hashed as typed, if the hash is still
+ * `legacyHash` (a concurrent change wins). The password stays the same, so nothing else changes.
+ */
+export async function upgradePasswordHash (db: Database, id: number, legacyHash: string, password: string): Promise<void> {
+  const { users } = db.t
+  const passwordHash = await hashPassword(password)
+  await db.transaction((tx) => tx.q.update(users).set({ passwordHash })
+    .where(and(eq(users.id, id), eq(users.passwordHash, legacyHash))))
 }
 
 async function countActiveAdmins (tx: Database): Promise<number> {

@@ -1,0 +1,72 @@
+// Passwords are prepared as RFC 8265's OpaqueString before they are checked or hashed, and hashes made
+// before that keep working (and are replaced on the next login).
+import { hash } from '@node-rs/argon2'
+import { eq } from 'drizzle-orm'
+import t from 'tap'
+import type { App } from '../../src/app.js'
+import { ARGON2_OPTIONS, checkPassword, preparePassword } from '../../src/domain/passwords.js'
+import { build, isError, PASSWORD } from '../helper.js'
+
+let n = 0
+const register = (app: App, password: string) => {
+  const i = ++n
+  return app.inject({ method: 'POST', url: '/auth/register', payload: { email: `pw${i}@example.com`, username: `pw_${i}`, password } })
+}
+const login = (app: App, username: string, password: string) =>
+  app.inject({ method: 'POST', url: '/auth/token', payload: { username, password } })
+
+t.test('refused: control characters, and fewer than 8 characters that are neither spaces nor invisible', async (t) => {
+  const app = await build(t)
+  const cases: Array<[string, string, string]> = [
+    ['eight spaces', ' '.repeat(8), 'Password must have at least 8 characters that are neither spaces nor invisible'],
+    ['non-breaking and ideographic spaces', '\u00a0\u3000'.repeat(5), 'Password must have at least 8 characters that are neither spaces nor invisible'],
+    ['zero-width characters around three letters', `\u200babc${'\u200b\u200d\u2060\ufeff'.repeat(3)}`, 'Password must have at least 8 characters that are neither spaces nor invisible'],
+    ['seven letters padded with spaces', '  abcdefg  ', 'Password must have at least 8 characters that are neither spaces nor invisible'],
+    ['a bell character', 'long enough\u0007password', 'Password must not contain control characters'],
+    ['a newline', 'long enough\npassword', 'Password must not contain control characters'],
+    ['a tab', 'long enough\tpassword', 'Password must not contain control characters'],
+    ['a common password in full-width letters', '\uff50\uff41\uff53\uff53\uff57\uff4f\uff52\uff44\uff11\uff12\uff13', 'This password is too common; choose another one'],
+    ['a common password in capitals with spaces around', '  PASSWORD123  ', 'This password is too common; choose another one']
+  ]
+  for (const [what, password, message] of cases) {
+    isError(t, await register(app, password), 400, 'Bad Request', message, what)
+  }
+  const { users } = app.db.t
+  t.equal((await app.db.q.select({ id: users.id }).from(users)).length, 0, 'no account was made')
+  t.equal((await register(app, 'eight chars')).statusCode, 201, 'eight visible characters with a space inside: fine')
+})
+
+t.test('the same password typed with another space or another Unicode composition logs in', async (t) => {
+  const app = await build(t)
+  const withNbsp = 'caf\u00e9\u00a0au lait please'
+  const res = await register(app, withNbsp)
+  t.equal(res.statusCode, 201)
+  const { username } = res.json()
+  const typings: Array<[string, string]> = [
+    ['as registered', withNbsp],
+    ['with an ordinary space', 'caf\u00e9 au lait please'],
+    ['with a narrow no-break space', 'caf\u00e9\u202fau lait please'],
+    ['decomposed (e + combining acute)', 'cafe\u0301\u00a0au lait please']
+  ]
+  for (const [what, typed] of typings) t.equal((await login(app, username, typed)).statusCode, 200, what)
+  t.equal((await login(app, username, 'cafe au lait please')).statusCode, 401, 'but not without the accent')
+  t.equal((await login(app, username, 'Caf\u00e9 au lait please')).statusCode, 401, 'nor in another case')
+})
+
+t.test('a hash of the password as typed (before preparation) still logs in, and is replaced by the prepared form\'s', async (t) => {
+  const app = await build(t)
+  const typed = 'legacy\u00a0pass\u2003phrase'
+  const res = await register(app, PASSWORD)
+  const { id, username } = res.json()
+  const { users } = app.db.t
+  const legacy = await hash(typed, ARGON2_OPTIONS)
+  await app.db.transaction((tx) => tx.q.update(users).set({ passwordHash: legacy }).where(eq(users.id, id)))
+
+  t.equal((await login(app, username, typed)).statusCode, 200, 'the old hash verifies the password as typed')
+  await app.settled()
+  const [row] = await app.db.q.select({ hash: users.passwordHash }).from(users).where(eq(users.id, id))
+  t.not(row?.hash, legacy, 'the hash was replaced')
+  t.same(await checkPassword(row!.hash, preparePassword(typed)), { valid: true, rehash: false }, 'by the prepared form\'s')
+  t.equal((await login(app, username, 'legacy pass phrase')).statusCode, 200, 'so ordinary spaces now log in too')
+  t.equal((await login(app, username, 'legacy passphrase')).statusCode, 401, 'and a wrong password still does not')
+})
