@@ -30,7 +30,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create an account */
+        /**
+         * Create an account
+         * @description The account starts with `email_verified: false`, and a verification link is mailed to the address.
+         */
         post: operations["register"];
         delete?: never;
         options?: never;
@@ -52,6 +55,66 @@ export interface paths {
          * @description OAuth2 password grant (`grant_type=password`, the default) with `username` (email or username) and `password`, or `grant_type=refresh_token` with `refresh_token`. A refresh token can be used once: each use returns a new pair, and using one twice ends its session. After `LOGIN_FAILURE_LIMIT` (default 10) failed logins with one username or email from one client in 15 minutes, answers 429 with `Retry-After`, whatever the password.
          */
         post: operations["createToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/password-reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mail a password-reset link
+         * @description Answers 202 with the same body, in the same time, whether or not an account has this address. When one does, a link valid `PASSWORD_RESET_TTL` seconds is mailed to it, voiding earlier ones; at most 3 such mails an account an hour (past that, still 202 and no mail).
+         */
+        post: operations["requestPasswordReset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/password-reset/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Set a new password with a reset link's token
+         * @description The password changes (the registration rules apply), every session of the account ends, and the link and any other reset link stop working.
+         */
+        post: operations["confirmPasswordReset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/verify-email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm an e-mail address with a mailed link's token
+         * @description The address the link was sent to becomes the account's, verified: the registration address, or the new one of an e-mail change (a notice then goes to the old address).
+         */
+        post: operations["verifyEmail"];
         delete?: never;
         options?: never;
         head?: never;
@@ -111,40 +174,20 @@ export interface paths {
         post?: never;
         /**
          * Delete the calling user's account
-         * @description Removes the account with its posts and likes; its tokens stop working at once. The last active admin cannot delete their account (409).
+         * @description Asks for the password again. Removes the account with its posts and likes; its tokens stop working at once. The last active admin cannot delete their account (409). A wrong password counts towards `LOGIN_FAILURE_LIMIT` (then 429).
+         *
+         *     **Requires** an active account.
          */
         delete: operations["deleteMe"];
         options?: never;
         head?: never;
         /**
-         * Change the calling user's username, email or bio
-         * @description Only the fields sent change. Role and active flag are not yours to set.
+         * Change the calling user's username or bio
+         * @description Only the fields sent change. Role and active flag are not yours to set; the e-mail address changes through `POST /users/me/email` (an `email` here is refused with 400).
          *
          *     **Requires** an active account.
          */
         patch: operations["updateMe"];
-        trace?: never;
-    };
-    "/users/me/password": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        /**
-         * Change the calling user's password
-         * @description Ends every session of the user and returns the first token pair of a new one.
-         *
-         *     **Requires** an active account.
-         */
-        put: operations["changePassword"];
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
         trace?: never;
     };
     "/users/{id}": {
@@ -176,6 +219,110 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/me/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Change the calling user's password
+         * @description Ends every session of the user and returns the first token pair of a new one. A wrong current password counts towards `LOGIN_FAILURE_LIMIT` like a failed login (then 429).
+         *
+         *     **Requires** an active account.
+         */
+        put: operations["changePassword"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/me/email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask to change the calling user's e-mail address
+         * @description Mails a confirmation link to the new address; the address changes only when the link is followed (`POST /auth/verify-email`), and a notice then goes to the old address. The answer is the same whether or not another account uses the new address (nothing is mailed then). A wrong password counts towards `LOGIN_FAILURE_LIMIT` (then 429).
+         *
+         *     **Requires** an active account.
+         */
+        post: operations["changeEmail"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/me/verify-email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mail a fresh verification link to the calling user's address
+         * @description Voids the earlier links. At most 3 verification mails an hour: past that the answer is the same, and nothing is sent.
+         */
+        post: operations["resendVerification"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/me/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The calling user's open sessions, newest first
+         * @description `current` marks the session of the calling token; `last_used_at` moves at login and at each refresh.
+         */
+        get: operations["listSessions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/me/sessions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * End one of the calling user's sessions
+         * @description As a logout of that session: its refresh and access tokens stop working at once.
+         */
+        delete: operations["deleteSession"];
         options?: never;
         head?: never;
         patch?: never;
@@ -404,6 +551,8 @@ export interface components {
         UserPrivate: {
             id: number;
             email: string;
+            /** @description Whether the owner proved the address through a mailed link */
+            email_verified: boolean;
             username: string;
             bio: string;
             role: components["schemas"]["Role"];
@@ -468,6 +617,8 @@ export interface components {
         AdminUser: {
             id: number;
             email: string;
+            /** @description Whether the owner proved the address through a mailed link */
+            email_verified: boolean;
             username: string;
             bio: string;
             role: components["schemas"]["Role"];
@@ -522,6 +673,79 @@ export interface components {
             skip: number;
             limit: number;
             has_more: boolean;
+        };
+        /**
+         * Accepted
+         * @description The request was taken; what follows goes by mail
+         */
+        Accepted: {
+            message: string;
+        };
+        /** Session */
+        Session: {
+            /** @description Opaque: names the session, never a token */
+            id: string;
+            /**
+             * Format: date-time
+             * @description ISO-8601, UTC
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description The last login or refresh in this session (not every request)
+             */
+            last_used_at: string;
+            /**
+             * Format: date-time
+             * @description ISO-8601, UTC
+             */
+            expires_at: string;
+            /** @description The client address at login */
+            ip: string | null;
+            /** @description The User-Agent at login */
+            user_agent: string | null;
+            /** @description Whether the calling token belongs to this session */
+            current: boolean;
+        };
+        /** SessionPage */
+        SessionPage: {
+            items: components["schemas"]["Session"][];
+            total: number;
+            skip: number;
+            limit: number;
+            has_more: boolean;
+        };
+        /** ChangeEmailBody */
+        ChangeEmailBody: {
+            /**
+             * Format: email
+             * @description Stored lower-cased; unique
+             */
+            new_email: string;
+            /** @description The account's password, asked again */
+            current_password: string;
+        };
+        /** DeleteMeBody */
+        DeleteMeBody: {
+            /** @description The account's password, asked again */
+            password: string;
+        };
+        /** PasswordResetRequest */
+        PasswordResetRequest: {
+            /** Format: email */
+            email: string;
+        };
+        /** PasswordResetConfirm */
+        PasswordResetConfirm: {
+            /** @description The `token` of the mailed link */
+            token: string;
+            /** @description The new password (the registration rules apply) */
+            new_password: string;
+        };
+        /** VerifyEmailBody */
+        VerifyEmailBody: {
+            /** @description The `token` of the mailed link */
+            token: string;
         };
     };
     responses: never;
@@ -581,7 +805,7 @@ export interface operations {
                     email: string;
                     /** @description 3 to 32 letters, digits, `_` or `-`; unique regardless of case */
                     username: string;
-                    /** @description 8 to 128 characters, compared verbatim (spaces and Unicode included); the most common passwords are refused */
+                    /** @description 8 to 128 characters, prepared as RFC 8265's OpaqueString (non-ASCII spaces become spaces, then NFC; nothing trimmed or case-mapped). Refused: control characters, fewer than 8 characters that are neither spaces nor invisible, and the most common passwords */
                     password: string;
                 };
             };
@@ -703,6 +927,191 @@ export interface operations {
             };
             /** @description Wrong username or password, or an invalid refresh token */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than this route accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body's content type is not one this route accepts */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    requestPasswordReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordResetRequest"];
+            };
+        };
+        responses: {
+            /** @description If an account has this address, a link is on its way to it */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description Invalid body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than this route accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body's content type is not one this route accepts */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    confirmPasswordReset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordResetConfirm"];
+            };
+        };
+        responses: {
+            /** @description The password is changed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `Invalid or expired token`, an invalid body, or a password that is too common */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than this route accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body's content type is not one this route accepts */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many requests; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    verifyEmail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VerifyEmailBody"];
+            };
+        };
+        responses: {
+            /** @description The address is verified */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `Invalid or expired token`, or an invalid body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Another account took the address in the meantime */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -871,7 +1280,11 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeleteMeBody"];
+            };
+        };
         responses: {
             /** @description Deleted */
             204: {
@@ -879,6 +1292,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Wrong or missing password */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
             401: {
@@ -889,8 +1311,44 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description The last active admin cannot be deleted */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than this route accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body's content type is not one this route accepts */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many wrong passwords; `Retry-After` says when to try again */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -910,11 +1368,6 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /**
-                     * Format: email
-                     * @description Stored lower-cased; unique
-                     */
-                    email?: string;
                     /** @description 3 to 32 letters, digits, `_` or `-`; unique regardless of case */
                     username?: string;
                     bio?: string;
@@ -949,7 +1402,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The account is inactive, or lacks the role or permission required */
+            /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -958,82 +1411,8 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Email or username already taken */
+            /** @description Username already taken */
             409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The body is larger than this route accepts */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The body's content type is not one this route accepts */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    changePassword: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": {
-                    current_password: string;
-                    /** @description 8 to 128 characters, compared verbatim (spaces and Unicode included); the most common passwords are refused */
-                    new_password: string;
-                };
-            };
-        };
-        responses: {
-            /** @description A fresh token pair */
-            200: {
-                headers: {
-                    "cache-control"?: "no-store";
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["TokenPair"];
-                };
-            };
-            /** @description Wrong current password, invalid body, or a password that is too common */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description The account is inactive, or lacks the role or permission required */
-            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1146,6 +1525,295 @@ export interface operations {
             };
         };
     };
+    changePassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    current_password: string;
+                    /** @description 8 to 128 characters, prepared as RFC 8265's OpaqueString (non-ASCII spaces become spaces, then NFC; nothing trimmed or case-mapped). Refused: control characters, fewer than 8 characters that are neither spaces nor invisible, and the most common passwords */
+                    new_password: string;
+                };
+            };
+        };
+        responses: {
+            /** @description A fresh token pair */
+            200: {
+                headers: {
+                    "cache-control"?: "no-store";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPair"];
+                };
+            };
+            /** @description Wrong current password, invalid body, or a password that is too common */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than this route accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body's content type is not one this route accepts */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many wrong passwords; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    changeEmail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChangeEmailBody"];
+            };
+        };
+        responses: {
+            /** @description If the address is free, a confirmation link is on its way to it */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description Wrong password, or an invalid body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than this route accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body's content type is not one this route accepts */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Too many wrong passwords; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    resendVerification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A verification link is on its way */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The address is verified already */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listSessions: {
+        parameters: {
+            query?: {
+                /** @description Items to skip */
+                skip?: number;
+                /** @description Items per page, 1 to 100 */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionPage"];
+                };
+            };
+            /** @description Invalid or repeated skip/limit */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The session is ended */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The id is not a session id */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Session not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     putMyAvatar: {
         parameters: {
             query?: never;
@@ -1192,7 +1860,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The account is inactive, or lacks the role or permission required */
+            /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1246,7 +1914,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The account is inactive, or lacks the role or permission required */
+            /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1336,7 +2004,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The account is inactive, or lacks the role or permission required */
+            /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1582,7 +2250,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The account is inactive, or lacks the role or permission required */
+            /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1638,7 +2306,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The account is inactive, or lacks the role or permission required */
+            /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1699,7 +2367,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The account is inactive, or lacks the role or permission required */
+            /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1746,7 +2414,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The account is inactive, or lacks the role or permission required */
+            /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1820,7 +2488,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The account is inactive, or lacks the role or permission required */
+            /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1908,7 +2576,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The account is inactive, or lacks the role or permission required */
+            /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
             403: {
                 headers: {
                     [name: string]: unknown;
