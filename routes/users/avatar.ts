@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { userOf } from '../../plugins/auth.js'
 import multipartPlugin, { readSingleFile, UPLOAD_MAX_BYTES } from '../../plugins/multipart.js'
@@ -7,12 +8,36 @@ import { AvatarUpload, UserPrivate } from '../../schemas/users.js'
 import { AVATAR_MAX_PIXELS, AVATAR_SIZE, clearAvatar, replaceAvatar } from '../../src/domain/avatars.js'
 import { privateView } from '../../src/domain/users.js'
 
+/** Uploads read at once, per user and in all: each may hold 5 MB in memory until sharp's turn comes. */
+export const UPLOADS_PER_USER = 1
+export const UPLOADS_IN_ALL = 4
+
 const avatarRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // Here, not in app.ts: only these routes parse multipart; elsewhere it stays Fastify's 415.
   await app.register(multipartPlugin)
 
+  const inFlight = new Map<number, number>()
+  let total = 0
+  const busy = (error: Error, code: string) => Object.assign(error, { code, expose: true, headers: { 'retry-after': '1' } })
+
+  /** Takes an upload slot before the body is read, and gives it back when the response is done (or the client gone). */
+  async function uploadSlot (request: FastifyRequest, reply: FastifyReply) {
+    const id = userOf(request).id
+    const mine = inFlight.get(id) ?? 0
+    if (mine >= UPLOADS_PER_USER) throw busy(app.httpErrors.tooManyRequests('An upload of yours is in progress; try again when it is done'), 'UPLOAD_IN_PROGRESS')
+    if (total >= UPLOADS_IN_ALL) throw busy(app.httpErrors.serviceUnavailable('Too many uploads in progress; try again shortly'), 'UPLOADS_BUSY')
+    inFlight.set(id, mine + 1)
+    total++
+    reply.raw.once('close', () => {
+      total--
+      const left = (inFlight.get(id) ?? 1) - 1
+      if (left === 0) inFlight.delete(id)
+      else inFlight.set(id, left)
+    })
+  }
+
   app.put('/me/avatar', {
-    preHandler: app.requireActiveUser,
+    preHandler: [app.requireActiveUser, uploadSlot],
     // The body is a stream, read only after the guard by readSingleFile, which enforces what the schema
     // says (one file part named `file`); Ajv never sees it, so the schema serves the OpenAPI document.
     validatorCompiler: () => () => true,
@@ -30,7 +55,9 @@ const avatarRoutes: FastifyPluginAsyncTypebox = async (app) => {
         200: ref(UserPrivate),
         400: errorResponse('Not one file part in the field `file`, or a malformed multipart body'),
         413: errorResponse('The file is over 5 MB, or the image has too many pixels'),
-        415: errorResponse('Not multipart/form-data, or the file is not a readable JPEG, PNG, WebP or GIF image')
+        415: errorResponse('Not multipart/form-data, or the file is not a readable JPEG, PNG, WebP or GIF image'),
+        429: errorResponse(`The caller has ${UPLOADS_PER_USER} upload in progress already; \`Retry-After\` says when to try again`),
+        503: errorResponse(`${UPLOADS_IN_ALL} uploads are in progress on this server; \`Retry-After\` says when to try again`)
       }
     }
   }, async (request) => {

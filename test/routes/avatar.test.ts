@@ -9,6 +9,7 @@ import type { LightMyRequestResponse } from 'fastify'
 import sharp from 'sharp'
 import t, { type Test } from 'tap'
 import type { App } from '../../src/app.js'
+import { UPLOADS_IN_ALL } from '../../routes/users/avatar.js'
 import { build, injectWriteFailure, isCredentials401, loginAs, PASSWORD, setActive, type TestUser } from '../helper.js'
 
 const MAX_BYTES = 5 * 1024 * 1024
@@ -349,17 +350,34 @@ t.test('a failure writing the file keeps the old avatar; a failure removing the 
   t.same(filesIn(app), [fileOf(old), fileOf(replaced.json().avatar_url)].sort(), 'the stuck old entry is left, an orphan')
 })
 
-t.test('concurrent uploads all succeed, each user ending with exactly their own file', async (t) => {
+t.test('uploads in flight are capped, per user and in all: past a cap 429 or 503 with Retry-After, and nothing stored', async (t) => {
   const app = await build(t)
-  const users = await Promise.all([1, 2, 3, 4, 5, 6].map(() => loginAs(app)))
+  const users = await Promise.all([1, 2, 3, 4, 5, 6, 7, 8].map(() => loginAs(app)))
   const big = await sharp({ create: { width: 2000, height: 1500, channels: 3, background: '#000', noise: { type: 'gaussian', mean: 128, sigma: 40 } } })
     .jpeg().toBuffer()
-  const results = await Promise.all(users.map((u) => upload(app, u.auth, big)))
-  t.same(results.map((r) => r.statusCode), users.map(() => 200), 'all 200')
-  // The same user racing against themselves: one wins, and only the winner's file remains.
+  const retryAfter = (r: LightMyRequestResponse) => r.headers['retry-after'] === '1'
+
+  const storm = await Promise.all(users.map((u) => upload(app, u.auth, big)))
+  const ok = storm.filter((r) => r.statusCode === 200).length
+  const busy = storm.filter((r) => r.statusCode === 503)
+  t.equal(ok + busy.length, users.length, `eight users at once: every answer a 200 or a 503 (${storm.map((r) => r.statusCode).join(',')})`)
+  t.ok(ok >= 1 && ok <= UPLOADS_IN_ALL, `at most ${UPLOADS_IN_ALL} read at once (${ok} succeeded)`)
+  t.ok(busy.length >= users.length - UPLOADS_IN_ALL, 'the rest are refused before their body is read')
+  for (const r of busy) isError(t, r, 503, 'Too many uploads in progress; try again shortly', 'UPLOADS_BUSY', 'past the global cap')
+  t.ok(busy.every(retryAfter), 'each with Retry-After: 1')
+
+  // The same user racing against themselves: one at a time.
   const alice = users[0]!
   const race = await Promise.all([1, 2, 3].map(() => upload(app, alice.auth, big)))
-  t.same(race.map((r) => r.statusCode), [200, 200, 200])
+  const won = race.filter((r) => r.statusCode === 200).length
+  const refused = race.filter((r) => r.statusCode === 429)
+  t.equal(won + refused.length, 3, `a user's three parallel uploads: 200 or 429 (${race.map((r) => r.statusCode).join(',')})`)
+  t.ok(won >= 1 && refused.length >= 1, 'one goes through, a parallel one is refused')
+  for (const r of refused) isError(t, r, 429, 'An upload of yours is in progress; try again when it is done', 'UPLOAD_IN_PROGRESS', 'past the per-user cap')
+  t.ok(refused.every(retryAfter), 'with Retry-After: 1')
+
+  // The slots come back: one after another, everyone gets through.
+  for (const u of users) t.equal((await upload(app, u.auth, big)).statusCode, 200, `${u.username} uploads once the storm is over`)
   const urls = await Promise.all(users.map(async (u) => (await me(app, u)).avatar_url as string))
   t.same(filesIn(app), urls.map(fileOf).sort(), 'one file per user, no orphan')
 })
@@ -460,7 +478,7 @@ t.test('the OpenAPI document describes the upload', async (t) => {
   t.same(put.tags, ['users'])
   t.same(Object.keys(put.requestBody.content), ['multipart/form-data'])
   t.match(put.requestBody.content['multipart/form-data'].schema, { type: 'object', properties: { file: { type: 'string', format: 'binary' } } })
-  t.same(Object.keys(put.responses).sort(), ['200', '400', '401', '403', '413', '415'])
+  t.same(Object.keys(put.responses).sort(), ['200', '400', '401', '403', '413', '415', '429', '503'])
   t.ok(put.security?.length, 'secured')
   const del = doc.paths['/users/me/avatar'].delete
   t.equal(del.operationId, 'deleteMyAvatar')
