@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { bearer, createInkwellClient } from '../clients/index.js'
 import { build } from './helper.js'
+import { linkOf, smtpServer, waitForMail } from './support/smtp.js'
 
 const CREDENTIALS_401 = {
   statusCode: 401, error: 'Unauthorized', message: 'Could not validate credentials', code: 'INVALID_CREDENTIALS'
@@ -104,4 +105,41 @@ t.test('a whole user journey through the generated client', async (t) => {
   // Bob's session is untouched.
   const bobMe = await client.GET('/users/me', { headers: { authorization: `Bearer ${bob.access_token}` } })
   t.equal(bobMe.data?.username, 'bob')
+})
+
+// A user who forgot the password gets back in, through the client and a real mailbox.
+t.test('a password reset through the generated client, with the link from a real SMTP server', async (t) => {
+  const inbox = await smtpServer(t)
+  const app = await build(t, { SMTP_URL: `smtp://127.0.0.1:${inbox.port}`, APP_URL: 'https://app.inkwell.test' })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const { port } = app.server.address() as AddressInfo
+  const client = createInkwellClient(`http://127.0.0.1:${port}`, { signal: AbortSignal.timeout(30_000) })
+  const old = 'correct horse battery staple'
+  const fresh = 'a new and better passphrase'
+
+  await client.POST('/auth/register', { body: { email: 'grace@example.com', username: 'grace', password: old } })
+  const before = (await client.POST('/auth/token', { body: { username: 'grace', password: old } })).data!
+
+  const asked = await client.POST('/auth/password-reset', { body: { email: 'grace@example.com' } })
+  t.equal(asked.response.status, 202, 'ask for a reset: 202')
+  t.ok(asked.data?.message, 'with a message')
+  const mail = await waitForMail(inbox, 'grace@example.com', (m) => /reset-password/.test(m.text ?? ''))
+  const { token } = linkOf(mail)
+
+  const weak = await client.POST('/auth/password-reset/confirm', { body: { token, new_password: 'password1' } })
+  t.equal(weak.response.status, 400, 'a common password: 400')
+  t.match(weak.error, { statusCode: 400, error: 'Bad Request', message: 'This password is too common; choose another one' })
+
+  const reset = await client.POST('/auth/password-reset/confirm', { body: { token, new_password: fresh } })
+  t.equal(reset.response.status, 204, 'confirm with the mailed token: 204')
+  const again = await client.POST('/auth/password-reset/confirm', { body: { token, new_password: 'yet another passphrase' } })
+  t.match(again.error, { statusCode: 400, message: 'Invalid or expired token' }, 'the link works once')
+
+  const stale = await client.GET('/users/me', { headers: { authorization: `Bearer ${before.access_token}` } })
+  t.same(stale.error, CREDENTIALS_401, 'the session from before the reset is over')
+  t.equal((await client.POST('/auth/token', { body: { username: 'grace', password: old } })).response.status, 401, 'the old password is refused')
+  const now = await client.POST('/auth/token', { body: { username: 'grace', password: fresh } })
+  t.equal(now.response.status, 200, 'the new password logs in')
+  const sessions = await client.GET('/users/me/sessions', { headers: { authorization: `Bearer ${now.data!.access_token}` } })
+  t.match(sessions.data, { total: 1, items: [{ current: true }] }, 'one open session: this one')
 })
