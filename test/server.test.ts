@@ -1,11 +1,11 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { freePort } from './support/processes.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx')
@@ -16,17 +16,6 @@ type Child = ChildProcessByStdio<null, Readable, Readable>
 
 interface Teardown { teardown: (fn: () => unknown) => void }
 
-/** A port nobody listens on right now: the OS picks one, and it is released before the server takes it. */
-function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer()
-    probe.once('error', reject)
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address()
-      probe.close(() => typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port')))
-    })
-  })
-}
 
 function tempDir (t: Teardown): string {
   const dir = mkdtempSync(join(tmpdir(), 'inkwell-server-'))
