@@ -203,7 +203,7 @@ t.test('SIGKILL mid-load loses no acknowledged write and leaves an intact databa
   t.equal((await again('POST', '/posts', { title: 'after', content: 'the crash' }, writer.json.access_token)).status, 201, 'and takes writes')
 })
 
-t.test('SIGTERM: requests in flight complete, new connections are refused, the process exits 0', async (t) => {
+t.test('SIGTERM: requests in flight complete, the server drains then refuses new connections, the process exits 0', async (t) => {
   const server = restarted ?? await start(dir)
   const call = client(server.port)
   const author = await registerAndLogin(call, 'author')
@@ -226,13 +226,19 @@ t.test('SIGTERM: requests in flight complete, new connections are refused, the p
   const signalled = Date.now()
   server.child.kill('SIGTERM')
   await sleep(200)
+  // The drain (1.5 s): a proxy still sending here is served, and told to close, while it moves away.
+  const during = await fetch(`http://127.0.0.1:${server.port}/health`, { signal: AbortSignal.timeout(1_000) })
+  t.equal(during.status, 200, 'during the drain, a new request is still served')
+  t.equal(during.headers.get('connection'), 'close', 'with Connection: close')
+  await during.arrayBuffer()
+  await sleep(Math.max(0, signalled + 1_900 - Date.now()))
   let refused = false
   try {
     await fetch(`http://127.0.0.1:${server.port}/health`, { signal: AbortSignal.timeout(1_000) })
   } catch {
     refused = true
   }
-  t.ok(refused, 'once the signal lands, a new connection is refused')
+  t.ok(refused, 'after the drain, a new connection is refused')
 
   const answers = await within(Promise.all(pending), 10_000, 'in-flight answers')
   t.teardown(() => answers.forEach((a) => a.socket.destroy()))
