@@ -193,6 +193,16 @@ t.test('e-mail change: re-authenticated, confirmed from the new address, noticed
   const change = (payload: Record<string, unknown>) => app.inject({ method: 'POST', url: '/users/me/email', headers: bearer(access), payload })
 
   isError(t, await change({ new_email: 'new@example.com', current_password: 'not my password' }), 400, 'Bad Request', 'Password is incorrect', 'a wrong password: 400')
+  const local = 'a'.repeat(64)
+  const domain = `${'b'.repeat(61)}.${'c'.repeat(61)}.${'d'.repeat(61)}.com`
+  for (const [what, payload, message] of [
+    ['not an address', { new_email: 'not-an-email', current_password: PASSWORD }, 'body/new_email must match format "email"'],
+    ['255 characters', { new_email: `a${local}@${domain}`, current_password: PASSWORD }, 'body/new_email must NOT have more than 254 characters'],
+    ['no password', { new_email: 'new@example.com' }, 'body must have required property \'current_password\''],
+    ['an unknown field', { new_email: 'new@example.com', current_password: PASSWORD, email_verified: true }, 'body must NOT have additional properties']
+  ] as const) {
+    isError(t, await change(payload), 400, 'Bad Request', message, `${what}: 400`)
+  }
   const free = await change({ new_email: 'New@Example.com', current_password: PASSWORD })
   const busy = await change({ new_email: taken.email, current_password: PASSWORD })
   t.equal(free.statusCode, 202)
