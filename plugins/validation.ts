@@ -59,10 +59,13 @@ function withoutNul (validate: ValidateFunction, part: string) {
   }
 }
 
+/** The first error, naming the field: Ajv's additionalProperties message leaves the property out. */
 function validationError (validate: ValidateFunction, part: string) {
   const first = validate.errors?.[0]
   const where = `${part}${first?.instancePath ?? ''}`
-  return Object.assign(new Error(`${where} ${first?.message ?? 'is invalid'}`), { statusCode: 400, code: 'FST_ERR_VALIDATION', validation: validate.errors })
+  const unknown = first?.keyword === 'additionalProperties' ? (first.params as { additionalProperty?: string }).additionalProperty : undefined
+  const message = unknown !== undefined ? `${where} has an unknown property ${JSON.stringify(unknown)}` : `${where} ${first?.message ?? 'is invalid'}`
+  return Object.assign(new Error(message), { statusCode: 400, code: 'FST_ERR_VALIDATION', validation: validate.errors })
 }
 
 /**

@@ -159,3 +159,8 @@ export async function tableNames (app: App): Promise<string[]> {
     : await sqlRows<{ name: string }>(app, sql`select name from sqlite_master where type = 'table' and name not like 'sqlite_%' and name not like '__drizzle%' order by 1`)
   return rows.map((r) => r.name)
 }
+
+/** The 400 message for the first property of `payload` that a body schema with these `known` properties refuses. */
+export function unknownProperty (payload: object, known: readonly string[]): string {
+  return `body has an unknown property "${Object.keys(payload).find((k) => !known.includes(k))}"`
+}

@@ -199,7 +199,7 @@ t.test('e-mail change: re-authenticated, confirmed from the new address, noticed
     ['not an address', { new_email: 'not-an-email', current_password: PASSWORD }, 'body/new_email must match format "email"'],
     ['255 characters', { new_email: `a${local}@${domain}`, current_password: PASSWORD }, 'body/new_email must NOT have more than 254 characters'],
     ['no password', { new_email: 'new@example.com' }, 'body must have required property \'current_password\''],
-    ['an unknown field', { new_email: 'new@example.com', current_password: PASSWORD, email_verified: true }, 'body must NOT have additional properties']
+    ['an unknown field', { new_email: 'new@example.com', current_password: PASSWORD, email_verified: true }, 'body has an unknown property "email_verified"']
   ] as const) {
     isError(t, await change(payload), 400, 'Bad Request', message, `${what}: 400`)
   }
@@ -221,7 +221,7 @@ t.test('e-mail change: re-authenticated, confirmed from the new address, noticed
   t.notMatch(notice.text ?? '', /new@example\.com/, 'the notice to the old address masks the new one')
   invalidToken(t, await post(app, '/auth/verify-email', { token: linkOf(user.mail).token }), 'the old address\'s verification link is void')
   isError(t, await app.inject({ method: 'PATCH', url: '/users/me', headers: bearer(access), payload: { email: 'x@example.com' } }),
-    400, 'Bad Request', 'body must NOT have additional properties', 'PATCH /users/me refuses an email')
+    400, 'Bad Request', 'body has an unknown property "email"', 'PATCH /users/me refuses an email')
 })
 
 t.test('REQUIRE_VERIFIED_EMAIL=true: active-user routes answer 403 until the address is verified', async (t) => {

@@ -5,12 +5,11 @@ import t, { type Test } from 'tap'
 import adminRoutes from '../../routes/admin/index.js'
 import type { App } from '../../src/app.js'
 import { createPost } from '../../src/domain/posts.js'
-import { build, countRows, isCredentials401, isError, isIsoUtc, login, loginAs, type TestUser } from '../helper.js'
+import { build, countRows, isCredentials401, isError, isIsoUtc, login, loginAs, type TestUser, unknownProperty } from '../helper.js'
 
 const ADMIN_VIEW_KEYS = ['avatar_url', 'bio', 'created_at', 'email', 'email_verified', 'id', 'is_active', 'permissions', 'role', 'updated_at', 'username']
 const AUDIT_KEYS = ['action', 'actor_id', 'created_at', 'details', 'id', 'ip', 'target_id', 'target_type']
 const PAGE_KEYS = ['has_more', 'items', 'limit', 'skip', 'total']
-const UNKNOWN_FIELD = 'body must NOT have additional properties'
 const BAD_ROLE = 'body/role must be equal to one of the allowed values'
 const LAST_ADMIN_CHANGE = 'Cannot demote or deactivate the last active admin'
 const LAST_ADMIN_DELETE = 'Cannot delete the last active admin'
@@ -180,7 +179,7 @@ t.test('GET /admin/users, PATCH /admin/users/{id}', async (t) => {
       { is_active: false, id: 4242 }
     ]
     for (const payload of smuggled) {
-      badRequest(t, await api.patchUser(admin, target.id, payload), UNKNOWN_FIELD, `unknown field ${Object.keys(payload).join('+')}`)
+      badRequest(t, await api.patchUser(admin, target.id, payload), unknownProperty(payload, ['role', 'is_active']), `unknown field ${Object.keys(payload).join('+')}`)
     }
     const proto = await app.inject({
       method: 'PATCH', url: `/admin/users/${target.id}`, headers: { ...admin.auth, 'content-type': 'application/json' },

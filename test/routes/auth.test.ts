@@ -159,7 +159,7 @@ tap.test('POST /auth/register', async (t) => {
     for (const [field, value] of Object.entries(smuggled)) {
       const email = `smuggle-${field}@example.com`
       const res = await register(app, { ...base, email, [field]: value })
-      isError(t, res, 400, 'body must NOT have additional properties', VALIDATION, `${field} → 400`)
+      isError(t, res, 400, `body has an unknown property "${field}"`, VALIDATION, `${field} → 400`)
       t.equal(await userCount(app, email), 0, `${field}: no user created`)
     }
     // Written as raw JSON: an object literal's __proto__ would set the prototype instead of a key.
@@ -489,7 +489,7 @@ tap.test('POST /auth/logout', async (t) => {
       'body must have required property \'refresh_token\'', VALIDATION, 'missing refresh_token → 400')
     isError(t, await call(app, { method: 'POST', url: '/auth/logout' }), 400, 'body must be object', VALIDATION, 'no body → 400')
     isError(t, await call(app, { method: 'POST', url: '/auth/logout', payload: { refresh_token: other.refresh, user_id: 1 } }), 400,
-      'body must NOT have additional properties', VALIDATION, 'an unknown field → 400')
+      'body has an unknown property "user_id"', VALIDATION, 'an unknown field → 400')
     isError(t, await call(app, { method: 'POST', url: '/auth/logout', payload: { refresh_token: 42 } }), 400,
       'body/refresh_token must be string', VALIDATION, 'a number → 400')
     t.equal((await me(app, other.access)).statusCode, 200, 'the rejected logout with a valid token ended nothing')

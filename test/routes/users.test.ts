@@ -2,7 +2,7 @@ import { eq } from 'drizzle-orm'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import type { App } from '../../src/app.js'
-import { build, countRows, isCredentials401, login, loginAs, PASSWORD, setActive, type TestUser } from '../helper.js'
+import { build, countRows, isCredentials401, login, loginAs, PASSWORD, setActive, type TestUser, unknownProperty } from '../helper.js'
 
 // Every response of this file, checked at the end for leaked passwords or hashes.
 const seen: Array<{ what: string, body: string, headers: string }> = []
@@ -55,7 +55,7 @@ function isBadRequest (t: Test, res: LightMyRequestResponse, message: string, wh
 }
 
 const VALIDATION = 'FST_ERR_VALIDATION'
-const UNKNOWN_FIELD = 'body must NOT have additional properties'
+const UNKNOWN_EMAIL = 'body has an unknown property "email"'
 const USERNAME_PATTERN = 'body/username must match pattern "^[A-Za-z0-9_-]+$"'
 
 t.test('GET /users/me', async (t) => {
@@ -109,10 +109,10 @@ t.test('PATCH /users/me', async (t) => {
 
     // The address changes only through POST /users/me/email: here it is an unknown property.
     const email = await patchMe(app, alice.auth, { email: 'alice.new@example.com' })
-    isBadRequest(t, email, UNKNOWN_FIELD, 'an email')
+    isBadRequest(t, email, UNKNOWN_EMAIL, 'an email')
     t.equal(email.json().code, VALIDATION)
     const withOthers = await patchMe(app, alice.auth, { username: 'alice_again', email: 'alice.new@example.com', bio: 'Not stored.' })
-    isBadRequest(t, withOthers, UNKNOWN_FIELD, 'an email with a username and a bio')
+    isBadRequest(t, withOthers, UNKNOWN_EMAIL, 'an email with a username and a bio')
     t.same(await before(), { ...original, bio: 'Writes about ink.', username: 'alice_renamed' }, 'the email, username and bio are kept')
 
     const all = await patchMe(app, alice.auth, { username: 'alice', bio: '' })
@@ -147,7 +147,7 @@ t.test('PATCH /users/me', async (t) => {
     ]
     for (const [name, payload] of emails) {
       const res = await patchMe(app, alice.auth, payload)
-      isBadRequest(t, res, UNKNOWN_FIELD, name)
+      isBadRequest(t, res, UNKNOWN_EMAIL, name)
       t.equal(res.json().code, VALIDATION, `${name}: a validation error`)
     }
     t.same(await before(), original, 'nothing changed')
@@ -158,8 +158,8 @@ t.test('PATCH /users/me', async (t) => {
 
   await t.test('your own current username is not a conflict; even your own email is refused here', async (t) => {
     const original = await before()
-    isBadRequest(t, await patchMe(app, alice.auth, { email: original.email }), UNKNOWN_FIELD, 'your own email')
-    isBadRequest(t, await patchMe(app, alice.auth, { email: original.email.toUpperCase() }), UNKNOWN_FIELD, 'your own email in another case')
+    isBadRequest(t, await patchMe(app, alice.auth, { email: original.email }), UNKNOWN_EMAIL, 'your own email')
+    isBadRequest(t, await patchMe(app, alice.auth, { email: original.email.toUpperCase() }), UNKNOWN_EMAIL, 'your own email in another case')
     t.same(await before(), original, 'the refusals changed nothing')
     const sameUsername = await patchMe(app, alice.auth, { username: original.username })
     t.equal(sameUsername.statusCode, 200, 'your own username')
@@ -186,7 +186,7 @@ t.test('PATCH /users/me', async (t) => {
     ]
     for (const payload of smuggled) {
       const res = await patchMe(app, alice.auth, payload)
-      isBadRequest(t, res, UNKNOWN_FIELD, `unknown field ${Object.keys(payload).join('+')}`)
+      isBadRequest(t, res, unknownProperty(payload, ['username', 'bio']), `unknown field ${Object.keys(payload).join('+')}`)
       t.equal(res.json().code, VALIDATION)
     }
     const proto = await call(app, {
@@ -213,14 +213,14 @@ t.test('PATCH /users/me', async (t) => {
       ['username with a non-ASCII letter', { username: 'zoë_writes' }, USERNAME_PATTERN],
       ['empty username', { username: '' }, 'body/username must NOT have fewer than 3 characters'],
       // No email is a field of this body any more: whatever its form, it is an unknown property.
-      ['invalid email', { email: 'not-an-email' }, UNKNOWN_FIELD],
-      ['email without a domain', { email: 'alice@' }, UNKNOWN_FIELD],
-      ['email of 255 characters', { email: `a${local}@${domain}` }, UNKNOWN_FIELD],
-      ['email of 254 characters', { email: `${local}@${domain}` }, UNKNOWN_FIELD],
+      ['invalid email', { email: 'not-an-email' }, UNKNOWN_EMAIL],
+      ['email without a domain', { email: 'alice@' }, UNKNOWN_EMAIL],
+      ['email of 255 characters', { email: `a${local}@${domain}` }, UNKNOWN_EMAIL],
+      ['email of 254 characters', { email: `${local}@${domain}` }, UNKNOWN_EMAIL],
       ['bio of 501 characters', { bio: 'x'.repeat(501) }, 'body/bio must NOT have more than 500 characters'],
       ['bio that is not a string', { bio: 5 }, 'body/bio must be string'],
       ['username that is not a string', { username: ['alice'] }, 'body/username must be string'],
-      ['null email', { email: null }, UNKNOWN_FIELD]
+      ['null email', { email: null }, UNKNOWN_EMAIL]
     ]
     for (const [name, payload, names] of bad) {
       isBadRequest(t, await patchMe(app, alice.auth, payload), names, name)
@@ -280,7 +280,7 @@ t.test('PUT /users/me/password', async (t) => {
       "body must have required property 'current_password'", 'no current password')
     isBadRequest(t, await changePassword(app, dave.auth, { ...current }),
       "body must have required property 'new_password'", 'no new password')
-    isBadRequest(t, await changePassword(app, dave.auth, { ...current, new_password: NEW_PASSWORD, user_id: 1 }), UNKNOWN_FIELD, 'an unknown field')
+    isBadRequest(t, await changePassword(app, dave.auth, { ...current, new_password: NEW_PASSWORD, user_id: 1 }), 'body has an unknown property "user_id"', 'an unknown field')
 
     t.equal((await me(app, dave)).statusCode, 200, 'the first session still works')
     t.equal((await get(app, '/users/me', secondAuth)).statusCode, 200, 'the second session still works')
@@ -394,7 +394,7 @@ t.test('DELETE /users/me', async (t) => {
       ['an empty object', {}, "body must have required property 'password'"],
       ['an empty password', { password: '' }, 'body/password must NOT have fewer than 1 characters'],
       ['a password that is not a string', { password: 12345678 }, 'body/password must be string'],
-      ['an unknown field', { password: PASSWORD, user_id: jack.id }, UNKNOWN_FIELD]
+      ['an unknown field', { password: PASSWORD, user_id: jack.id }, 'body has an unknown property "user_id"']
     ]
     for (const [name, body, message] of invalid) {
       const res = await deleteMe(app, jack.auth, body)
