@@ -205,17 +205,11 @@ function mailFrom (env: Env, host: string): string {
 }
 
 function redisUrl (env: Env): string | undefined {
-  const raw = text(env, 'REDIS_URL', '')
-  if (raw === '') return undefined
-  let url: URL | undefined
-  try {
-    url = new URL(raw)
-  } catch {
-    url = undefined
-  }
-  if (url === undefined || !['redis:', 'rediss:'].includes(url.protocol) || url.hostname === '' ||
-    !/^(\/\d{0,2})?$/.test(url.pathname)) {
-    throw new ConfigError('REDIS_URL', `must be a URL such as redis://host:6379/0 (rediss:// for TLS), got "${raw.replace(/\/\/[^@/]*@/, '//***@')}"`)
+  const example = 'redis://host:6379/0 (rediss:// for TLS)'
+  const raw = url(env, 'REDIS_URL', ['redis:', 'rediss:'], example)
+  // The path names a database index, and nothing else.
+  if (raw !== undefined && !/^(\/\d{0,2})?$/.test(new URL(raw).pathname)) {
+    throw new ConfigError('REDIS_URL', `must be a URL such as ${example}, got "${raw.replace(/\/\/[^@/]*@/, '//***@')}"`)
   }
   return raw
 }
