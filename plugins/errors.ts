@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http'
 import fp from 'fastify-plugin'
 import { loggableError } from '../src/db/database.js'
-import type { FastifyError } from 'fastify'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 
 function body (statusCode: number, message: string, code?: string) {
   return code === undefined
@@ -16,6 +16,30 @@ function body (statusCode: number, message: string, code?: string) {
 function clientMessage (err: FastifyError): string {
   if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError) return 'Body is not valid JSON'
   return err.message
+}
+
+// A refused body is still read, and thrown away, up to these bounds, as nginx's lingering close does.
+const LINGER_BYTES = 64 * 1024 * 1024
+const LINGER_MS = 30_000
+
+/**
+ * Fastify answers a refused body (413, or a parse error) with `Connection: close`, and Node then closes
+ * the socket while the client is still sending: the client sees a reset (EPIPE) instead of its 413.
+ * Instead, the rest of the body is read and discarded, within bounds, while the answer goes out.
+ */
+function lingerOnUnreadBody (request: FastifyRequest, reply: FastifyReply): void {
+  const raw = request.raw
+  if (raw.complete || raw.destroyed) return
+  reply.removeHeader('connection')
+  let seen = 0
+  const cut = () => raw.socket?.destroy()
+  const timer = setTimeout(cut, LINGER_MS).unref()
+  raw.on('data', (chunk: Buffer) => {
+    seen += chunk.length
+    if (seen > LINGER_BYTES) cut()
+  })
+  raw.once('close', () => clearTimeout(timer))
+  raw.resume()
 }
 
 /**
@@ -40,6 +64,7 @@ export default fp(async (app) => {
       return reply.code(500).send(body(500, 'Internal Server Error'))
     }
     if (err.headers !== undefined) reply.headers(err.headers)
+    if (status === 413 || status === 400 || status === 415) lingerOnUnreadBody(request, reply)
     const code = typeof err.code === 'string' ? err.code : undefined
     return reply.code(status).send(body(status, clientMessage(err), code))
   })
