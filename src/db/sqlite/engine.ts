@@ -29,6 +29,8 @@ export function openSqlite (path: string): Database {
   if (path === ':memory:') migrate(drizzle(client), { migrationsFolder })
 
   const { statements, logger } = statementLogger()
+  // Prepared once: /health runs it on every probe.
+  const ping = client.prepare('select 1 as ok')
   const q = drizzle(client, { schema, logger }) as unknown as Query
   const t = schema as unknown as Tables
 
@@ -52,7 +54,7 @@ export function openSqlite (path: string): Database {
     isUnavailable: (err: unknown) => UNAVAILABLE.test(String(driverError(err)?.code ?? '')),
     ping: async () => {
       try {
-        return (client.prepare('select 1 as ok').get() as { ok: number } | undefined)?.ok === 1
+        return (ping.get() as { ok: number } | undefined)?.ok === 1
       } catch {
         return false
       }
