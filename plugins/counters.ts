@@ -20,10 +20,10 @@ declare module 'fastify' {
  * in Redis when REDIS_URL is set, else in this process's memory.
  */
 export default fp(async (app) => {
-  const { loginFailureLimit, databaseUrl, redisUrl, redisKeyPrefix } = app.config
+  const { loginFailureLimit, redisUrl, redisKeyPrefix } = app.config
   if (redisUrl === undefined) {
     if (app.db.engine === 'postgres') {
-      app.log.warn('REDIS_URL is not set: the /auth rate limit and the login-failure throttle are counted per process, so N processes allow N times the limits')
+      app.log.warn('REDIS_URL is not set: the /auth rate limit, the login-failure throttle and the mail limits are counted per process, so N processes allow N times the limits')
     }
     app.decorate('redis', null)
     app.decorate('redisUnavailable', () => false)
@@ -37,5 +37,4 @@ export default fp(async (app) => {
   app.addHook('onClose', async () => {
     await redis.quit().catch(() => redis.disconnect())
   })
-  app.log.debug({ databaseUrl: databaseUrl.replace(/:[^:@/]*@/, ':***@') }, 'counters kept in Redis')
 }, { name: 'counters', dependencies: ['config', 'db'] })

@@ -1,6 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
+import { SLIDING_WINDOW_PREAMBLE } from './sliding-window.js'
 import type { LoginThrottle } from '../domain/login-throttle.js'
+import { checkLimits } from '../domain/rate-counter.js'
 
 export interface RedisLoginThrottleOptions {
   /** Length of the sliding window, ms (default 15 minutes). */
@@ -14,11 +16,7 @@ export interface RedisLoginThrottleOptions {
 // in-memory LoginThrottle. Scores are milliseconds.
 
 /** KEYS[1] the pair's sorted set; ARGV window ms, limit, a unique member. */
-const RECORD = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local window = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
+const RECORD = `${SLIDING_WINDOW_PREAMBLE}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 redis.call('ZADD', KEYS[1], now, ARGV[3])
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(limit + 1))
@@ -27,11 +25,7 @@ return 0
 `
 
 /** KEYS[1] the pair's sorted set; ARGV window ms, limit. Returns seconds to wait, 0 when allowed. Read-only. */
-const RETRY_AFTER = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local window = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
+const RETRY_AFTER = `${SLIDING_WINDOW_PREAMBLE}
 local since = '(' .. (now - window)
 if redis.call('ZCOUNT', KEYS[1], since, '+inf') < limit then return 0 end
 local oldest = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', since, 'WITHSCORES', 'LIMIT', limit - 1, 1)
@@ -46,7 +40,7 @@ interface ThrottleCommands {
 }
 
 /**
- * The login-failure throttle of LoginThrottle (src/login-throttle.ts), kept in Redis so that every
+ * The login-failure throttle of MemoryLoginThrottle (src/domain/login-throttle.ts), kept in Redis so that every
  * process sharing it counts the same failures: a sliding window per (account lower-cased, client)
  * pair, each pair a sorted set of failure times trimmed to the last `limit` and expiring with the window.
  * Rejects with the client's error when Redis is unavailable (see isRedisUnavailable).
@@ -61,11 +55,8 @@ export class RedisLoginThrottle implements LoginThrottle {
     private readonly limit: number,
     options: RedisLoginThrottleOptions = {}
   ) {
-    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`limit must be a positive integer, got ${limit}`)
     this.windowMs = options.windowMs ?? 15 * 60 * 1000
-    if (!Number.isSafeInteger(this.windowMs) || this.windowMs < 1) {
-      throw new RangeError(`windowMs must be a positive integer, got ${this.windowMs}`)
-    }
+    checkLimits(limit, this.windowMs)
     this.prefix = options.prefix ?? 'inkwell:'
     // defineCommand is idempotent per name; scripts are sent by EVALSHA, falling back to EVAL once.
     redis.defineCommand('inkwellLoginThrottleRecord', { numberOfKeys: 1, lua: RECORD })

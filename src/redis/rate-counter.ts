@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
+import { SLIDING_WINDOW_PREAMBLE } from './sliding-window.js'
 import { checkLimits, type RateCounter } from '../domain/rate-counter.js'
 
 export interface RedisRateCounterOptions {
@@ -14,11 +15,7 @@ export interface RedisRateCounterOptions {
  * over the limit (nothing written). On the Redis server's clock, so processes whose clocks disagree
  * still agree; an event counts while score > now - window, as in MemoryRateCounter.
  */
-const TAKE = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local window = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
+const TAKE = `${SLIDING_WINDOW_PREAMBLE}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 if redis.call('ZCARD', KEYS[1]) >= limit then return 0 end
 redis.call('ZADD', KEYS[1], now, ARGV[3])
