@@ -4,21 +4,16 @@ import type { Database, UserRow } from '../db/index.js'
 import { consumeAccountToken, issueAccountToken, voidAccountTokens } from './account-tokens.js'
 import { recordAudit } from './audit.js'
 import { revokeAllSessions } from './sessions.js'
-import { normalizeEmail } from './users.js'
+import { findUserByEmail, normalizeEmail } from './users.js'
 
 // The account lifecycle behind the mailed links: password reset, e-mail verification and change.
 // Each step that spends a link does it in the transaction of the change it makes.
 
 const invalidToken = () => Object.assign(httpErrors.badRequest('Invalid or expired token'), { code: 'INVALID_TOKEN' })
 
-async function userByEmail (db: Database, email: string): Promise<UserRow | undefined> {
-  const { users } = db.t
-  return (await db.q.select().from(users).where(eq(users.email, normalizeEmail(email))))[0]
-}
-
 /** A reset link token for the account with this address, or undefined when there is none. */
 export async function startPasswordReset (db: Database, email: string, ttl: number): Promise<{ user: UserRow, token: string } | undefined> {
-  const user = await userByEmail(db, email)
+  const user = await findUserByEmail(db, email)
   if (user === undefined) return undefined
   const { token } = await db.transaction((tx) => issueAccountToken(tx, user.id, 'password_reset', user.email, ttl))
   return { user, token }
@@ -55,7 +50,7 @@ export async function startVerification (db: Database, user: Pick<UserRow, 'id' 
 /** A confirmation link token for a new address, or undefined when another account holds it (nothing is sent then). */
 export async function startEmailChange (db: Database, userId: number, newEmail: string, ttl: number): Promise<string | undefined> {
   const email = normalizeEmail(newEmail)
-  const holder = await userByEmail(db, email)
+  const holder = await findUserByEmail(db, email)
   if (holder !== undefined) return undefined
   return (await db.transaction((tx) => issueAccountToken(tx, userId, 'email_change', email, ttl))).token
 }

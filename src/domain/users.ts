@@ -115,13 +115,17 @@ export async function findUserById (db: Database, id: number): Promise<UserRow |
   return (await query.execute({ id }))[0]
 }
 
+/** The account with this address, compared as stored (lower-cased). */
+export async function findUserByEmail (db: Database, email: string): Promise<UserRow | undefined> {
+  const { users } = db.t
+  return (await db.q.select().from(users).where(eq(users.email, normalizeEmail(email))))[0]
+}
+
 /** Login accepts the email or the username, each compared case-insensitively. */
 export async function findUserByLogin (db: Database, login: string): Promise<UserRow | undefined> {
+  if (login.includes('@')) return await findUserByEmail(db, login)
   const { users } = db.t
-  const lowered = login.toLowerCase()
-  const [row] = await db.q.select().from(users)
-    .where(login.includes('@') ? eq(users.email, lowered) : eq(sql`lower(${users.username})`, lowered))
-  return row
+  return (await db.q.select().from(users).where(eq(sql`lower(${users.username})`, login.toLowerCase())))[0]
 }
 
 export async function updateProfile (db: Database, id: number, change: ProfileChange): Promise<UserRow> {
@@ -175,7 +179,11 @@ async function countActiveAdmins (tx: Database): Promise<number> {
   return row?.n ?? 0
 }
 
-async function lockedUser (tx: Database, id: number): Promise<UserRow> {
+/**
+ * The user read on the transaction's own connection (findUserById's prepared statement runs on
+ * another one on PostgreSQL); 404 when there is none.
+ */
+async function userInTransaction (tx: Database, id: number): Promise<UserRow> {
   const { users } = tx.t
   const [user] = await tx.q.select().from(users).where(eq(users.id, id))
   if (user === undefined) throw httpErrors.notFound('User not found')
@@ -187,7 +195,7 @@ export async function setAvatar (db: Database, id: number, avatar: string | null
   const { users } = db.t
   return await db.transaction(async (tx) => {
     await tx.lock(`inkwell:avatar:${id}`)
-    const before = await lockedUser(tx, id)
+    const before = await userInTransaction(tx, id)
     // Removing an avatar that is not there changes nothing, updated_at included.
     if (before.avatar === avatar) return { user: before, previous: null }
     const [user] = await tx.q.update(users).set({ avatar, updatedAt: now() }).where(eq(users.id, id)).returning()
@@ -204,7 +212,7 @@ export async function deleteUser (db: Database, id: number, ctx: AuditContext): 
   const { users } = db.t
   return await db.transaction(async (tx) => {
     await tx.lock(ADMINS_LOCK)
-    const user = await lockedUser(tx, id)
+    const user = await userInTransaction(tx, id)
     if (user.role === 'admin' && user.isActive && await countActiveAdmins(tx) <= 1) {
       throw httpErrors.conflict('Cannot delete the last active admin')
     }
@@ -233,7 +241,7 @@ export async function changeUserStanding (db: Database, id: number, change: Admi
   const { users } = db.t
   return await db.transaction(async (tx) => {
     await tx.lock(ADMINS_LOCK)
-    const user = await lockedUser(tx, id)
+    const user = await userInTransaction(tx, id)
     const role = change.role ?? user.role
     const isActive = change.isActive ?? user.isActive
     const losesAdmin = user.role === 'admin' && user.isActive && (role !== 'admin' || !isActive)
