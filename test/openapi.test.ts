@@ -1,6 +1,9 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import Ajv2020 from 'ajv/dist/2020.js'
 import addFormats from 'ajv-formats'
 import t from 'tap'
+import { projectRoot } from '../src/paths.js'
 import { build, isCredentials401, loginAs } from './helper.js'
 import { sample, type Schema } from './openapi-sample.js'
 
@@ -32,6 +35,7 @@ t.test('the published document', async (t) => {
   t.same(doc.servers?.map((s: { url: string }) => s.url), ['/'],
     'one relative server: "Try it out" calls the origin the page came from, and generators get a base URL')
   t.same(doc.info.license, { name: 'MIT', identifier: 'MIT' }, 'the license is named, as in LICENSE')
+  t.match(readFileSync(join(projectRoot, 'LICENSE'), 'utf8'), /^MIT License\n\nCopyright \(c\) 2026 Inkwell contributors\n/, 'LICENSE is the MIT text')
 
   const names = Object.keys(doc.components.schemas)
   t.notOk(names.includes('Error'), 'no component named Error: generated clients would shadow the built-in Error')
