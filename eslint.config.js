@@ -3,7 +3,7 @@ import globals from 'globals'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.tap/**', 'drizzle/**', 'clients/schema.d.ts'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.tap/**', 'drizzle/**', 'clients/schema.d.ts', 'clients/hey-api/**', 'clients/orval/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   { languageOptions: { globals: globals.node } },
@@ -16,7 +16,7 @@ export default tseslint.config(
     }
   },
   {
-    files: ['src/cli.ts', 'scripts/**', 'bench/**'],
+    files: ['src/cli.ts', 'scripts/**', 'bench/**', 'clients/journeys/**'],
     rules: { 'no-console': 'off' }
   }
 )

@@ -6,7 +6,7 @@ import type { components, paths } from './schema.js'
 export type { components, operations, paths } from './schema.js'
 export type Schemas = components['schemas']
 
-/** A client for the server at `baseUrl`, e.g. `http://127.0.0.1:3000` (the document names no server). */
+/** A client for the server at `baseUrl`, e.g. `http://127.0.0.1:3000` (the document's server is relative: `/`). */
 export function createInkwellClient (baseUrl: string, options: Omit<ClientOptions, 'baseUrl'> = {}) {
   return createClient<paths>({ ...options, baseUrl })
 }

@@ -501,10 +501,16 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
-         * Error
+         * ErrorResponse
          * @description The one shape of every error response
+         * @example {
+         *       "statusCode": 401,
+         *       "error": "Unauthorized",
+         *       "message": "Could not validate credentials",
+         *       "code": "INVALID_CREDENTIALS"
+         *     }
          */
-        Error: {
+        ErrorResponse: {
             /** @example 401 */
             statusCode: number;
             /** @example Unauthorized */
@@ -516,6 +522,17 @@ export interface components {
              * @example FST_ERR_VALIDATION
              */
             code?: string;
+        };
+        /**
+         * Health
+         * @description The server, its database and Redis (when configured) answer
+         * @example {
+         *       "status": "ok"
+         *     }
+         */
+        Health: {
+            /** @enum {string} */
+            status: "ok";
         };
         /**
          * Role
@@ -531,6 +548,13 @@ export interface components {
         /**
          * UserPublic
          * @description What anyone may see of a user
+         * @example {
+         *       "id": 7,
+         *       "username": "ada",
+         *       "bio": "Writes about engines",
+         *       "avatar_url": null,
+         *       "created_at": "2026-11-28T12:00:00.000Z"
+         *     }
          */
         UserPublic: {
             id: number;
@@ -547,6 +571,23 @@ export interface components {
         /**
          * UserPrivate
          * @description A user as they see themselves
+         * @example {
+         *       "id": 7,
+         *       "email": "ada@example.com",
+         *       "email_verified": true,
+         *       "username": "ada",
+         *       "bio": "Writes about engines",
+         *       "role": "user",
+         *       "is_active": true,
+         *       "avatar_url": null,
+         *       "permissions": [
+         *         "post:create",
+         *         "post:edit_own",
+         *         "post:delete_own",
+         *         "post:like"
+         *       ],
+         *       "created_at": "2026-11-28T12:00:00.000Z"
+         *     }
          */
         UserPrivate: {
             id: number;
@@ -567,7 +608,15 @@ export interface components {
              */
             created_at: string;
         };
-        /** TokenPair */
+        /**
+         * TokenPair
+         * @example {
+         *       "access_token": "eyJhbGciOiJIUzI1NiJ9.…",
+         *       "refresh_token": "eyJhbGciOiJIUzI1NiJ9.…",
+         *       "token_type": "bearer",
+         *       "expires_in": 900
+         *     }
+         */
         TokenPair: {
             access_token: string;
             refresh_token: string;
@@ -582,7 +631,23 @@ export interface components {
             username: string;
             avatar_url: string | null;
         };
-        /** Post */
+        /**
+         * Post
+         * @example {
+         *       "id": 42,
+         *       "title": "Hello",
+         *       "content": "First post",
+         *       "author": {
+         *         "id": 7,
+         *         "username": "ada",
+         *         "avatar_url": null
+         *       },
+         *       "like_count": 1,
+         *       "liked": true,
+         *       "created_at": "2026-11-28T12:00:00.000Z",
+         *       "updated_at": "2026-11-28T12:00:00.000Z"
+         *     }
+         */
         Post: {
             id: number;
             title: string;
@@ -602,7 +667,31 @@ export interface components {
              */
             updated_at: string;
         };
-        /** PostPage */
+        /**
+         * PostPage
+         * @example {
+         *       "items": [
+         *         {
+         *           "id": 42,
+         *           "title": "Hello",
+         *           "content": "First post",
+         *           "author": {
+         *             "id": 7,
+         *             "username": "ada",
+         *             "avatar_url": null
+         *           },
+         *           "like_count": 1,
+         *           "liked": true,
+         *           "created_at": "2026-11-28T12:00:00.000Z",
+         *           "updated_at": "2026-11-28T12:00:00.000Z"
+         *         }
+         *       ],
+         *       "total": 1,
+         *       "skip": 0,
+         *       "limit": 20,
+         *       "has_more": false
+         *     }
+         */
         PostPage: {
             items: components["schemas"]["Post"][];
             total: number;
@@ -715,20 +804,51 @@ export interface components {
             limit: number;
             has_more: boolean;
         };
-        /** ChangeEmailBody */
-        ChangeEmailBody: {
+        /**
+         * RegisterBody
+         * @example {
+         *       "email": "ada@example.com",
+         *       "username": "ada",
+         *       "password": "correct horse battery staple"
+         *     }
+         */
+        RegisterBody: {
             /**
              * Format: email
              * @description Stored lower-cased; unique
              */
-            new_email: string;
-            /** @description The account's password, asked again */
-            current_password: string;
-        };
-        /** DeleteMeBody */
-        DeleteMeBody: {
-            /** @description The account's password, asked again */
+            email: string;
+            /** @description 3 to 32 letters, digits, `_` or `-`; unique regardless of case */
+            username: string;
+            /** @description 8 to 128 characters, prepared as RFC 8265's OpaqueString (non-ASCII spaces become spaces, then NFC; nothing trimmed or case-mapped). Refused: control characters, fewer than 8 characters that are neither spaces nor invisible, and the most common passwords */
             password: string;
+        };
+        /**
+         * TokenRequest
+         * @description The same fields as a form (as OAuth2 clients send them) or as JSON. Other parameters (`scope`, `client_id`, `client_secret`, ...) are accepted and ignored
+         * @example {
+         *       "grant_type": "password",
+         *       "username": "ada",
+         *       "password": "correct horse battery staple"
+         *     }
+         * @example {
+         *       "grant_type": "refresh_token",
+         *       "refresh_token": "eyJhbGciOiJIUzI1NiJ9.…"
+         *     }
+         */
+        TokenRequest: {
+            /** @description `password` (when left out) or `refresh_token` */
+            grant_type?: string;
+            /** @description Email or username (grant_type=password) */
+            username?: string;
+            /** @description grant_type=password */
+            password?: string;
+            /** @description grant_type=refresh_token */
+            refresh_token?: string;
+        };
+        /** LogoutBody */
+        LogoutBody: {
+            refresh_token: string;
         };
         /** PasswordResetRequest */
         PasswordResetRequest: {
@@ -746,6 +866,75 @@ export interface components {
         VerifyEmailBody: {
             /** @description The `token` of the mailed link */
             token: string;
+        };
+        /**
+         * UpdateMeBody
+         * @description Only the fields given change
+         */
+        UpdateMeBody: {
+            /** @description 3 to 32 letters, digits, `_` or `-`; unique regardless of case */
+            username?: string;
+            bio?: string;
+        };
+        /** ChangePasswordBody */
+        ChangePasswordBody: {
+            current_password: string;
+            /** @description 8 to 128 characters, prepared as RFC 8265's OpaqueString (non-ASCII spaces become spaces, then NFC; nothing trimmed or case-mapped). Refused: control characters, fewer than 8 characters that are neither spaces nor invisible, and the most common passwords */
+            new_password: string;
+        };
+        /** ChangeEmailBody */
+        ChangeEmailBody: {
+            /**
+             * Format: email
+             * @description Stored lower-cased; unique
+             */
+            new_email: string;
+            /** @description The account's password, asked again */
+            current_password: string;
+        };
+        /** DeleteMeBody */
+        DeleteMeBody: {
+            /** @description The account's password, asked again */
+            password: string;
+        };
+        /** AvatarUpload */
+        AvatarUpload: {
+            /**
+             * Format: binary
+             * @description A JPEG, PNG, WebP or GIF image, at most 5 MB
+             */
+            file: string;
+        };
+        /**
+         * CreatePostBody
+         * @example {
+         *       "title": "Hello",
+         *       "content": "First post"
+         *     }
+         */
+        CreatePostBody: {
+            /** @description 1 to 200 characters, not only white space */
+            title: string;
+            /** @description 1 to 50000 characters, not only white space */
+            content: string;
+        };
+        /**
+         * UpdatePostBody
+         * @description Only the fields given change
+         */
+        UpdatePostBody: {
+            /** @description 1 to 200 characters, not only white space */
+            title?: string;
+            /** @description 1 to 50000 characters, not only white space */
+            content?: string;
+        };
+        /**
+         * AdminUserChange
+         * @description Only the fields given change
+         */
+        AdminUserChange: {
+            role?: components["schemas"]["Role"];
+            is_active?: boolean;
         };
     };
     responses: never;
@@ -765,16 +954,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The server and its database answer */
+            /** @description The server, its database and Redis (when configured) answer */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        /** @enum {string} */
-                        status: "ok";
-                    };
+                    "application/json": components["schemas"]["Health"];
                 };
             };
             /** @description The database, or Redis, does not answer */
@@ -783,7 +969,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -797,21 +983,11 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    /**
-                     * Format: email
-                     * @description Stored lower-cased; unique
-                     */
-                    email: string;
-                    /** @description 3 to 32 letters, digits, `_` or `-`; unique regardless of case */
-                    username: string;
-                    /** @description 8 to 128 characters, prepared as RFC 8265's OpaqueString (non-ASCII spaces become spaces, then NFC; nothing trimmed or case-mapped). Refused: control characters, fewer than 8 characters that are neither spaces nor invisible, and the most common passwords */
-                    password: string;
-                };
+                "application/json": components["schemas"]["RegisterBody"];
             };
         };
         responses: {
-            /** @description A user as they see themselves */
+            /** @description The account is created; a verification link is on its way */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -826,7 +1002,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Email or username already taken */
@@ -835,7 +1011,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The body is larger than this route accepts */
@@ -844,7 +1020,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The body's content type is not one this route accepts */
@@ -853,7 +1029,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Too many requests; `Retry-After` says when to try again */
@@ -862,7 +1038,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -874,35 +1050,10 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description Other parameters (`scope`, `client_id`, `client_secret`, ...) are accepted and ignored */
         requestBody: {
             content: {
-                "application/x-www-form-urlencoded": {
-                    /**
-                     * @description `password` (the default) or `refresh_token`
-                     * @default password
-                     */
-                    grant_type?: string;
-                    /** @description Email or username (grant_type=password) */
-                    username?: string;
-                    /** @description grant_type=password */
-                    password?: string;
-                    /** @description grant_type=refresh_token */
-                    refresh_token?: string;
-                };
-                "application/json": {
-                    /**
-                     * @description `password` (the default) or `refresh_token`
-                     * @default password
-                     */
-                    grant_type?: string;
-                    /** @description Email or username (grant_type=password) */
-                    username?: string;
-                    /** @description grant_type=password */
-                    password?: string;
-                    /** @description grant_type=refresh_token */
-                    refresh_token?: string;
-                };
+                "application/x-www-form-urlencoded": components["schemas"]["TokenRequest"];
+                "application/json": components["schemas"]["TokenRequest"];
             };
         };
         responses: {
@@ -922,7 +1073,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Wrong username or password, or an invalid refresh token */
@@ -931,7 +1082,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The body is larger than this route accepts */
@@ -940,7 +1091,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The body's content type is not one this route accepts */
@@ -949,7 +1100,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Too many requests; `Retry-After` says when to try again */
@@ -958,7 +1109,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -991,7 +1142,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The body is larger than this route accepts */
@@ -1000,7 +1151,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The body's content type is not one this route accepts */
@@ -1009,7 +1160,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Too many requests; `Retry-After` says when to try again */
@@ -1018,7 +1169,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -1049,7 +1200,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The body is larger than this route accepts */
@@ -1058,7 +1209,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The body's content type is not one this route accepts */
@@ -1067,7 +1218,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Too many requests; `Retry-After` says when to try again */
@@ -1076,7 +1227,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -1107,7 +1258,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Another account took the address in the meantime */
@@ -1116,7 +1267,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The body is larger than this route accepts */
@@ -1125,7 +1276,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The body's content type is not one this route accepts */
@@ -1134,7 +1285,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Too many requests; `Retry-After` says when to try again */
@@ -1143,7 +1294,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -1157,9 +1308,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    refresh_token: string;
-                };
+                "application/json": components["schemas"]["LogoutBody"];
             };
         };
         responses: {
@@ -1176,7 +1325,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The body is larger than this route accepts */
@@ -1185,7 +1334,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The body's content type is not one this route accepts */
@@ -1194,7 +1343,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Too many requests; `Retry-After` says when to try again */
@@ -1203,7 +1352,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -1230,7 +1379,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Too many requests; `Retry-After` says when to try again */
@@ -1239,7 +1388,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -1253,7 +1402,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A user as they see themselves */
+            /** @description The calling user */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1268,7 +1417,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -1299,7 +1448,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
@@ -1308,7 +1457,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
@@ -1317,7 +1466,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The last active admin cannot be deleted */
@@ -1326,7 +1475,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The body is larger than this route accepts */
@@ -1335,7 +1484,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The body's content type is not one this route accepts */
@@ -1344,7 +1493,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Too many wrong passwords; `Retry-After` says when to try again */
@@ -1353,7 +1502,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -1367,15 +1516,11 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    /** @description 3 to 32 letters, digits, `_` or `-`; unique regardless of case */
-                    username?: string;
-                    bio?: string;
-                };
+                "application/json": components["schemas"]["UpdateMeBody"];
             };
         };
         responses: {
-            /** @description A user as they see themselves */
+            /** @description The user as it is now */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1390,7 +1535,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
@@ -1399,7 +1544,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
@@ -1408,7 +1553,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Username already taken */
@@ -1417,7 +1562,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The body is larger than this route accepts */
@@ -1426,7 +1571,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The body's content type is not one this route accepts */
@@ -1435,7 +1580,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -1451,7 +1596,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description What anyone may see of a user */
+            /** @description The user */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1466,7 +1611,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description User not found */
@@ -1475,7 +1620,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -1496,7 +1641,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description A page of the user's posts, newest first */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1511,7 +1656,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description User not found */
@@ -1520,7 +1665,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -1534,11 +1679,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    current_password: string;
-                    /** @description 8 to 128 characters, prepared as RFC 8265's OpaqueString (non-ASCII spaces become spaces, then NFC; nothing trimmed or case-mapped). Refused: control characters, fewer than 8 characters that are neither spaces nor invisible, and the most common passwords */
-                    new_password: string;
-                };
+                "application/json": components["schemas"]["ChangePasswordBody"];
             };
         };
         responses: {
@@ -1558,7 +1699,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
@@ -1567,7 +1708,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
@@ -1576,7 +1717,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The body is larger than this route accepts */
@@ -1585,7 +1726,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The body's content type is not one this route accepts */
@@ -1594,7 +1735,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Too many wrong passwords; `Retry-After` says when to try again */
@@ -1603,7 +1744,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -1636,7 +1777,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
@@ -1645,7 +1786,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
@@ -1654,7 +1795,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The body is larger than this route accepts */
@@ -1663,7 +1804,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The body's content type is not one this route accepts */
@@ -1672,7 +1813,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Too many wrong passwords; `Retry-After` says when to try again */
@@ -1681,7 +1822,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -1710,7 +1851,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The address is verified already */
@@ -1719,7 +1860,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -1738,7 +1879,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description A page of the caller's open sessions */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1753,7 +1894,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
@@ -1762,7 +1903,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -1791,7 +1932,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
@@ -1800,7 +1941,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Session not found */
@@ -1809,7 +1950,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -1823,17 +1964,11 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "multipart/form-data": {
-                    /**
-                     * Format: binary
-                     * @description A JPEG, PNG, WebP or GIF image, at most 5 MB
-                     */
-                    file: string;
-                };
+                "multipart/form-data": components["schemas"]["AvatarUpload"];
             };
         };
         responses: {
-            /** @description A user as they see themselves */
+            /** @description The user, with the new `avatar_url` */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1848,7 +1983,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
@@ -1857,7 +1992,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
@@ -1866,7 +2001,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The file is over 5 MB, or the image has too many pixels */
@@ -1875,7 +2010,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Not multipart/form-data, or the file is not a readable JPEG, PNG, WebP or GIF image */
@@ -1884,7 +2019,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The caller has 1 upload in progress already; `Retry-After` says when to try again */
@@ -1893,7 +2028,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description 4 uploads are in progress on this server; `Retry-After` says when to try again */
@@ -1902,7 +2037,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -1929,7 +2064,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
@@ -1938,7 +2073,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -1957,7 +2092,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description A page of posts, newest first */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -1972,7 +2107,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -1986,16 +2121,11 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    /** @description 1 to 200 characters, not only white space */
-                    title: string;
-                    /** @description 1 to 50000 characters, not only white space */
-                    content: string;
-                };
+                "application/json": components["schemas"]["CreatePostBody"];
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description The created post */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -2010,7 +2140,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
@@ -2019,7 +2149,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
@@ -2028,7 +2158,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The body is larger than this route accepts */
@@ -2037,7 +2167,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The body's content type is not one this route accepts */
@@ -2046,7 +2176,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -2062,7 +2192,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description The post */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2077,7 +2207,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Post not found */
@@ -2086,7 +2216,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -2115,7 +2245,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
@@ -2124,7 +2254,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Inactive account, or `Not your post` */
@@ -2133,7 +2263,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Post not found */
@@ -2142,7 +2272,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -2158,16 +2288,11 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    /** @description 1 to 200 characters, not only white space */
-                    title?: string;
-                    /** @description 1 to 50000 characters, not only white space */
-                    content?: string;
-                };
+                "application/json": components["schemas"]["UpdatePostBody"];
             };
         };
         responses: {
-            /** @description Default Response */
+            /** @description The post as it is now */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2182,7 +2307,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
@@ -2191,7 +2316,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Inactive account, or `Not your post` */
@@ -2200,7 +2325,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Post not found */
@@ -2209,7 +2334,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The body is larger than this route accepts */
@@ -2218,7 +2343,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The body's content type is not one this route accepts */
@@ -2227,7 +2352,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -2256,7 +2381,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
@@ -2265,7 +2390,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
@@ -2274,7 +2399,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Post not found */
@@ -2283,7 +2408,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -2312,7 +2437,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
@@ -2321,7 +2446,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
@@ -2330,7 +2455,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Post not found */
@@ -2339,7 +2464,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -2358,7 +2483,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description A page of every user */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2373,7 +2498,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
@@ -2382,7 +2507,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
@@ -2391,7 +2516,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -2420,7 +2545,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
@@ -2429,7 +2554,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
@@ -2438,7 +2563,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description User not found */
@@ -2447,7 +2572,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The last active admin cannot be deleted */
@@ -2456,7 +2581,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -2472,14 +2597,11 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    role?: components["schemas"]["Role"];
-                    is_active?: boolean;
-                };
+                "application/json": components["schemas"]["AdminUserChange"];
             };
         };
         responses: {
-            /** @description A user as an admin sees them */
+            /** @description The user as it is now */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2494,7 +2616,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
@@ -2503,7 +2625,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
@@ -2512,7 +2634,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description User not found */
@@ -2521,7 +2643,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The last active admin cannot be demoted or deactivated */
@@ -2530,7 +2652,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The body is larger than this route accepts */
@@ -2539,7 +2661,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The body's content type is not one this route accepts */
@@ -2548,7 +2670,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
@@ -2567,7 +2689,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description A page of the audit log, newest first */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2582,7 +2704,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
@@ -2591,7 +2713,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
             /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
@@ -2600,7 +2722,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };

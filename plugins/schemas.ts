@@ -1,18 +1,25 @@
 import fp from 'fastify-plugin'
-import { AdminUser, AdminUserPage, AuditEntry, AuditPage } from '../schemas/admin.js'
-import { PasswordResetConfirm, PasswordResetRequest, TokenPair, VerifyEmailBody } from '../schemas/auth.js'
-import { ErrorResponse } from '../schemas/common.js'
-import { Post, PostAuthor, PostPage } from '../schemas/posts.js'
+import { AdminUser, AdminUserChange, AdminUserPage, AuditEntry, AuditPage } from '../schemas/admin.js'
+import { LogoutBody, PasswordResetConfirm, PasswordResetRequest, TokenPair, TokenRequest, VerifyEmailBody } from '../schemas/auth.js'
+import { ErrorResponse, Health } from '../schemas/common.js'
+import { CreatePostBody, Post, PostAuthor, PostPage, UpdatePostBody } from '../schemas/posts.js'
 import {
-  Accepted, ChangeEmailBody, DeleteMeBody, Permission, Role, Session, SessionPage, UserPrivate, UserPublic
+  Accepted, AvatarUpload, ChangeEmailBody, ChangePasswordBody, DeleteMeBody, Permission, RegisterBody, Role, Session, SessionPage,
+  UpdateMeBody, UserPrivate, UserPublic
 } from '../schemas/users.js'
 
-/** Shared models, registered once by $id: the docs show them as named components. */
+/**
+ * Shared models, registered once by $id: the docs show them as named components. Every request body is
+ * one of them, so each SDK generator names it the same instead of inventing a name per operation.
+ */
 export default fp(async (app) => {
   for (const schema of [
-    ErrorResponse, Role, Permission, UserPublic, UserPrivate, TokenPair,
+    ErrorResponse, Health, Role, Permission, UserPublic, UserPrivate, TokenPair,
     PostAuthor, Post, PostPage, AdminUser, AdminUserPage, AuditEntry, AuditPage,
-    Accepted, Session, SessionPage, ChangeEmailBody, DeleteMeBody, PasswordResetRequest, PasswordResetConfirm, VerifyEmailBody
+    Accepted, Session, SessionPage,
+    RegisterBody, TokenRequest, LogoutBody, PasswordResetRequest, PasswordResetConfirm, VerifyEmailBody,
+    UpdateMeBody, ChangePasswordBody, ChangeEmailBody, DeleteMeBody, AvatarUpload,
+    CreatePostBody, UpdatePostBody, AdminUserChange
   ]) {
     app.addSchema(schema)
   }

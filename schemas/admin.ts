@@ -10,7 +10,7 @@ export const AdminUserPage = pageOf(AdminUser, 'AdminUserPage')
 export const AdminUserChange = Type.Object({
   role: Type.Optional(ref(Role)),
   is_active: Type.Optional(Type.Boolean())
-}, { additionalProperties: false })
+}, { additionalProperties: false, $id: 'AdminUserChange', title: 'AdminUserChange', description: 'Only the fields given change' })
 
 export const AuditEntry = Type.Object({
   id: Id,

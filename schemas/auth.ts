@@ -8,22 +8,36 @@ const Jwt = Type.String({ minLength: 1, maxLength: 4096 })
  * not strict. Which fields a grant needs is checked in the handler, with a clear message.
  */
 export const TokenRequest = Type.Object({
-  grant_type: Type.Optional(Type.String({ maxLength: 64, default: 'password', description: '`password` (the default) or `refresh_token`' })),
+  // No JSON Schema `default`: generators would make the field required in the request type (the handler defaults it).
+  grant_type: Type.Optional(Type.String({ maxLength: 64, description: '`password` (when left out) or `refresh_token`' })),
   username: Type.Optional(Type.String({ minLength: 1, maxLength: 254, description: 'Email or username (grant_type=password)' })),
   password: Type.Optional(Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH, description: 'grant_type=password' })),
   refresh_token: Type.Optional({ ...Jwt, description: 'grant_type=refresh_token' })
-}, { description: 'Other parameters (`scope`, `client_id`, `client_secret`, ...) are accepted and ignored' })
+}, {
+  $id: 'TokenRequest',
+  title: 'TokenRequest',
+  description: 'The same fields as a form (as OAuth2 clients send them) or as JSON. ' +
+    'Other parameters (`scope`, `client_id`, `client_secret`, ...) are accepted and ignored',
+  examples: [
+    { grant_type: 'password', username: 'ada', password: 'correct horse battery staple' },
+    { grant_type: 'refresh_token', refresh_token: 'eyJhbGciOiJIUzI1NiJ9.…' }
+  ]
+})
 
 export const TokenPair = Type.Object({
   access_token: Type.String(),
   refresh_token: Type.String(),
   token_type: Type.Literal('bearer'),
   expires_in: Type.Integer({ description: 'Seconds the access token lives' })
-}, { $id: 'TokenPair', title: 'TokenPair' })
+}, {
+  $id: 'TokenPair',
+  title: 'TokenPair',
+  examples: [{ access_token: 'eyJhbGciOiJIUzI1NiJ9.…', refresh_token: 'eyJhbGciOiJIUzI1NiJ9.…', token_type: 'bearer', expires_in: 900 }]
+})
 
 export const LogoutBody = Type.Object({
   refresh_token: Jwt
-}, { additionalProperties: false })
+}, { additionalProperties: false, $id: 'LogoutBody', title: 'LogoutBody' })
 
 const LinkToken = Type.String({ minLength: 1, maxLength: 256, description: 'The `token` of the mailed link' })
 

@@ -11,7 +11,17 @@ export const ErrorResponse = Type.Object({
   error: Type.String({ examples: ['Unauthorized'] }),
   message: Type.String({ examples: ['Could not validate credentials'] }),
   code: Type.Optional(Type.String({ description: 'A stable machine-readable error code, when there is one', examples: ['FST_ERR_VALIDATION'] }))
-}, { $id: 'Error', title: 'Error', description: 'The one shape of every error response' })
+}, {
+  // Not `Error`: generated clients would declare a type that shadows JavaScript's built-in Error.
+  $id: 'ErrorResponse',
+  title: 'ErrorResponse',
+  description: 'The one shape of every error response',
+  examples: [{ statusCode: 401, error: 'Unauthorized', message: 'Could not validate credentials', code: 'INVALID_CREDENTIALS' }]
+})
+
+export const Health = Type.Object({ status: Type.Literal('ok') }, {
+  $id: 'Health', title: 'Health', description: 'The server, its database and Redis (when configured) answer', examples: [{ status: 'ok' }]
+})
 
 export const Timestamp = Type.String({ format: 'date-time', description: 'ISO-8601, UTC' })
 
@@ -27,13 +37,13 @@ export const PageQuery = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 100, default: 20, description: 'Items per page, 1 to 100' })
 })
 
-/** A named page model (`PostPage`, ...) around a shared item schema. */
-export function pageOf<T extends TSchema & { $id?: string }> (item: T, $id: string) {
+/** A named page model (`PostPage`, ...) around a shared item schema, with examples when given. */
+export function pageOf<T extends TSchema & { $id?: string }> (item: T, $id: string, examples?: unknown[]) {
   return Type.Object({
     items: Type.Array(ref(item)),
     total: Type.Integer({ minimum: 0 }),
     skip: Type.Integer({ minimum: 0 }),
     limit: Type.Integer({ minimum: 1 }),
     has_more: Type.Boolean()
-  }, { $id, title: $id })
+  }, { $id, title: $id, ...(examples !== undefined && { examples }) })
 }

@@ -4,6 +4,17 @@ import { Id, pageOf, ref, Timestamp } from './common.js'
 // At least one character that is not white space.
 const NOT_BLANK = '\\S'
 
+const POST_EXAMPLE = {
+  id: 42,
+  title: 'Hello',
+  content: 'First post',
+  author: { id: 7, username: 'ada', avatar_url: null },
+  like_count: 1,
+  liked: true,
+  created_at: '2026-11-28T12:00:00.000Z',
+  updated_at: '2026-11-28T12:00:00.000Z'
+}
+
 export const PostAuthor = Type.Object({
   id: Id,
   username: Type.String(),
@@ -19,16 +30,18 @@ export const Post = Type.Object({
   liked: Type.Optional(Type.Boolean({ description: 'Whether the caller likes it; present only when the request carries a valid token' })),
   created_at: Timestamp,
   updated_at: Timestamp
-}, { $id: 'Post', title: 'Post' })
+}, { $id: 'Post', title: 'Post', examples: [POST_EXAMPLE] })
 
-export const PostPage = pageOf(Post, 'PostPage')
+export const PostPage = pageOf(Post, 'PostPage', [{ items: [POST_EXAMPLE], total: 1, skip: 0, limit: 20, has_more: false }])
 
 const Title = Type.String({ minLength: 1, maxLength: 200, pattern: NOT_BLANK, description: '1 to 200 characters, not only white space' })
 const Content = Type.String({ minLength: 1, maxLength: 50_000, pattern: NOT_BLANK, description: '1 to 50000 characters, not only white space' })
 
-export const CreatePostBody = Type.Object({ title: Title, content: Content }, { additionalProperties: false })
+export const CreatePostBody = Type.Object({ title: Title, content: Content }, {
+  additionalProperties: false, $id: 'CreatePostBody', title: 'CreatePostBody', examples: [{ title: 'Hello', content: 'First post' }]
+})
 
 export const UpdatePostBody = Type.Object({
   title: Type.Optional(Title),
   content: Type.Optional(Content)
-}, { additionalProperties: false })
+}, { additionalProperties: false, $id: 'UpdatePostBody', title: 'UpdatePostBody', description: 'Only the fields given change' })

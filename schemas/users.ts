@@ -26,7 +26,12 @@ export const UserPublic = Type.Object({
   bio: Type.String(),
   avatar_url: AvatarUrl,
   created_at: Timestamp
-}, { $id: 'UserPublic', title: 'UserPublic', description: 'What anyone may see of a user' })
+}, {
+  $id: 'UserPublic',
+  title: 'UserPublic',
+  description: 'What anyone may see of a user',
+  examples: [{ id: 7, username: 'ada', bio: 'Writes about engines', avatar_url: null, created_at: '2026-11-28T12:00:00.000Z' }]
+})
 
 export const UserPrivate = Type.Object({
   id: Id,
@@ -39,23 +44,44 @@ export const UserPrivate = Type.Object({
   avatar_url: AvatarUrl,
   permissions: Type.Array(ref(Permission), { description: 'What the role grants' }),
   created_at: Timestamp
-}, { $id: 'UserPrivate', title: 'UserPrivate', description: 'A user as they see themselves' })
+}, {
+  $id: 'UserPrivate',
+  title: 'UserPrivate',
+  description: 'A user as they see themselves',
+  examples: [{
+    id: 7,
+    email: 'ada@example.com',
+    email_verified: true,
+    username: 'ada',
+    bio: 'Writes about engines',
+    role: 'user',
+    is_active: true,
+    avatar_url: null,
+    permissions: ['post:create', 'post:edit_own', 'post:delete_own', 'post:like'],
+    created_at: '2026-11-28T12:00:00.000Z'
+  }]
+})
 
 export const RegisterBody = Type.Object({
   email: Email,
   username: Username,
   password: Password
-}, { additionalProperties: false })
+}, {
+  additionalProperties: false,
+  $id: 'RegisterBody',
+  title: 'RegisterBody',
+  examples: [{ email: 'ada@example.com', username: 'ada', password: 'correct horse battery staple' }]
+})
 
 export const UpdateMeBody = Type.Object({
   username: Type.Optional(Username),
   bio: Type.Optional(Bio)
-}, { additionalProperties: false })
+}, { additionalProperties: false, $id: 'UpdateMeBody', title: 'UpdateMeBody', description: 'Only the fields given change' })
 
 export const ChangePasswordBody = Type.Object({
   current_password: Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH }),
   new_password: Password
-}, { additionalProperties: false })
+}, { additionalProperties: false, $id: 'ChangePasswordBody', title: 'ChangePasswordBody' })
 
 const CurrentPassword = Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH, description: 'The account\'s password, asked again' })
 
@@ -89,6 +115,6 @@ export const SessionParams = Type.Object({
 /** Documents the multipart body of an avatar upload; `readSingleFile` enforces it (one file part, `file`). */
 export const AvatarUpload = Type.Object({
   file: Type.String({ format: 'binary', description: 'A JPEG, PNG, WebP or GIF image, at most 5 MB' })
-}, { additionalProperties: false })
+}, { additionalProperties: false, $id: 'AvatarUpload', title: 'AvatarUpload' })
 
 export const SessionPage = pageOf(Session, 'SessionPage')

@@ -1,4 +1,9 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import Ajv2020 from 'ajv/dist/2020.js'
+import addFormats from 'ajv-formats'
 import t from 'tap'
+import { projectRoot } from '../src/paths.js'
 import { build, isCredentials401, loginAs } from './helper.js'
 import { sample, type Schema } from './openapi-sample.js'
 
@@ -9,7 +14,12 @@ interface Operation {
   security?: Array<Record<string, string[]>>
   parameters?: Array<{ in: string, name: string, required?: boolean, schema: Schema }>
   requestBody?: { content: Record<string, { schema: Schema }> }
-  responses: Record<string, unknown>
+  responses: Record<string, { description?: string, content?: Record<string, { schema: Schema }> }>
+}
+
+function operationsOf (doc: { paths: Record<string, Record<string, Operation>> }) {
+  return Object.entries(doc.paths)
+    .flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ path, method, op, name: `${method.toUpperCase()} ${path}` })))
 }
 
 t.test('the published document', async (t) => {
@@ -22,29 +32,84 @@ t.test('the published document', async (t) => {
   t.same(doc.components.securitySchemes.OAuth2PasswordBearer.flows, {
     password: { tokenUrl: '/auth/token', scopes: {} }
   }, 'an OAuth2 password flow whose tokenUrl is /auth/token')
-  t.equal(doc.servers, undefined, 'no servers: "Try it out" calls the origin the page came from')
+  t.same(doc.servers?.map((s: { url: string }) => s.url), ['/'],
+    'one relative server: "Try it out" calls the origin the page came from, and generators get a base URL')
+  t.same(doc.info.license, { name: 'MIT', identifier: 'MIT' }, 'the license is named, as in LICENSE')
+  t.match(readFileSync(join(projectRoot, 'LICENSE'), 'utf8'), /^MIT License\n\nCopyright \(c\) 2026 Inkwell contributors\n/, 'LICENSE is the MIT text')
 
   const names = Object.keys(doc.components.schemas)
-  for (const name of ['Error', 'UserPrivate', 'UserPublic', 'TokenPair', 'Post', 'PostPage', 'AdminUser', 'AuditPage']) {
+  t.notOk(names.includes('Error'), 'no component named Error: generated clients would shadow the built-in Error')
+  for (const name of ['ErrorResponse', 'Health', 'TokenRequest', 'UserPrivate', 'UserPublic', 'TokenPair', 'Post', 'PostPage', 'AdminUser', 'AuditPage']) {
     t.ok(names.includes(name), `${name} is a named component`)
   }
   t.notOk(names.some((n) => /^def-\d+$/.test(n)), 'no def-N component names')
 
-  const operations = Object.entries(doc.paths as Record<string, Record<string, Operation>>)
-    .flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ path, method, op })))
+  const operations = operationsOf(doc)
   t.ok(operations.length >= 20, `documents every route (${operations.length})`)
   const ids = operations.map(({ op }) => op.operationId)
   t.equal(new Set(ids).size, ids.length, 'operationIds are unique')
-  for (const { path, method, op } of operations) {
-    const name = `${method.toUpperCase()} ${path}`
+  for (const { name, op } of operations) {
     t.ok(op.operationId && op.summary && op.tags?.length, `${name} has an operationId, a summary and tags`)
     for (const [status, response] of Object.entries(op.responses)) {
       if (Number(status) >= 400) {
-        t.same((response as { content: unknown }).content, { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
-          `${name} ${status} uses the shared Error schema`)
+        t.same(response.content, { 'application/json': { schema: { $ref: '#/components/schemas/ErrorResponse' } } },
+          `${name} ${status} uses the shared ErrorResponse schema`)
       }
     }
   }
+})
+
+t.test('a document SDK generators take as it is', async (t) => {
+  const app = await build(t)
+  const doc = (await app.inject({ url: '/docs/json' })).json()
+  const operations = operationsOf(doc)
+
+  const token = operations.find(({ op }) => op.operationId === 'createToken')!.op
+  t.same(token.requestBody?.content, {
+    'application/x-www-form-urlencoded': { schema: { $ref: '#/components/schemas/TokenRequest' } },
+    'application/json': { schema: { $ref: '#/components/schemas/TokenRequest' } }
+  }, 'the form and the JSON body of /auth/token are one named TokenRequest')
+
+  const withBody = operations.filter(({ op }) => op.requestBody !== undefined)
+  t.ok(withBody.length >= 14, `every route with a body is documented with it (${withBody.length})`)
+  for (const { name, op } of withBody) {
+    for (const [type, media] of Object.entries(op.requestBody!.content)) {
+      t.match(media.schema, { $ref: /^#\/components\/schemas\/[A-Z]\w+$/ }, `${name} ${type}: the body is a named component`)
+      t.equal(Object.keys(media.schema).length, 1, `${name} ${type}: the body is only a $ref`)
+    }
+  }
+
+  const health = operations.find(({ op }) => op.operationId === 'health')!.op
+  t.same(health.responses['200']?.content, { 'application/json': { schema: { $ref: '#/components/schemas/Health' } } },
+    'GET /health answers a named Health')
+
+  const text = JSON.stringify(doc)
+  t.notMatch(text, /Default Response/, 'no response is described as "Default Response"')
+  for (const { name, op } of operations) {
+    for (const [status, response] of Object.entries(op.responses)) {
+      t.ok(response.description && response.description.length >= 5, `${name} ${status} has a description: ${response.description}`)
+    }
+  }
+})
+
+t.test('the examples of the main schemas are valid instances of them', async (t) => {
+  const app = await build(t)
+  const doc = (await app.inject({ url: '/docs/json' })).json()
+  // OpenAPI 3.1 schemas are JSON Schema 2020-12; `$ref`s point into the document itself.
+  const ajv = new Ajv2020.default({ strict: false, allErrors: true })
+  addFormats.default(ajv)
+  ajv.addSchema({ ...doc, $id: 'inkwell' })
+  const schemas = doc.components.schemas as Record<string, Schema & { examples?: unknown[] }>
+  for (const name of ['ErrorResponse', 'UserPrivate', 'UserPublic', 'Post', 'PostPage', 'TokenPair', 'TokenRequest', 'RegisterBody', 'Health']) {
+    const examples = schemas[name]?.examples ?? []
+    t.ok(examples.length > 0, `${name} has an example`)
+    const validate = ajv.compile({ $ref: `inkwell#/components/schemas/${name}` })
+    for (const example of examples) {
+      t.ok(validate(example), `${name}: ${JSON.stringify(example).slice(0, 60)}… is valid ${ajv.errorsText(validate.errors)}`)
+    }
+  }
+  t.notOk(ajv.compile({ $ref: 'inkwell#/components/schemas/Post' })({ ...schemas.Post!.examples![0] as object, like_count: -1 }),
+    'a broken example would be caught')
 })
 
 t.test('security in the document is what the server enforces, route by route', async (t) => {

@@ -20,7 +20,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'adminListUsers',
       summary: 'All users, newest first, with their email, role and active flag',
       querystring: PageQuery,
-      response: { 200: ref(AdminUserPage), 400: errorResponse('Invalid or repeated skip/limit') }
+      response: { 200: { ...ref(AdminUserPage), description: 'A page of every user' }, 400: errorResponse('Invalid or repeated skip/limit') }
     }
   }, async (request) => listUsers(app.db, request.query))
 
@@ -30,9 +30,9 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'adminUpdateUser',
       summary: 'Change a user\'s role or active flag (audited)',
       params: IdParams,
-      body: AdminUserChange,
+      body: ref(AdminUserChange),
       response: {
-        200: ref(AdminUser),
+        200: { ...ref(AdminUser), description: 'The user as it is now' },
         400: errorResponse('Invalid id or body, or an unknown field'),
         404: errorResponse('User not found'),
         409: errorResponse('The last active admin cannot be demoted or deactivated')
@@ -71,7 +71,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'adminListAudit',
       summary: 'The audit log, newest first',
       querystring: PageQuery,
-      response: { 200: ref(AuditPage), 400: errorResponse('Invalid or repeated skip/limit') }
+      response: { 200: { ...ref(AuditPage), description: 'A page of the audit log, newest first' }, 400: errorResponse('Invalid or repeated skip/limit') }
     }
   }, async (request) => listAudit(app.db, request.query))
 }

@@ -31,9 +31,9 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'register',
       summary: 'Create an account',
       description: 'The account starts with `email_verified: false`, and a verification link is mailed to the address.',
-      body: RegisterBody,
+      body: ref(RegisterBody),
       response: {
-        201: ref(UserPrivate),
+        201: { ...ref(UserPrivate), description: 'The account is created; a verification link is on its way' },
         400: errorResponse('Invalid body, or a password that is too common'),
         409: errorResponse('Email or username already taken'),
         429: tooMany
@@ -60,7 +60,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         'After `LOGIN_FAILURE_LIMIT` (default 10) failed logins with one username or email from one client ' +
         'in 15 minutes, answers 429 with `Retry-After`, whatever the password.',
       consumes: ['application/x-www-form-urlencoded', 'application/json'],
-      body: TokenRequest,
+      body: ref(TokenRequest),
       response: {
         200: { ...ref(TokenPair), description: 'A fresh token pair', headers: { 'cache-control': Type.Literal('no-store') } },
         400: errorResponse('Missing parameters or an unsupported grant_type'),
@@ -190,7 +190,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'End the session of a refresh token',
       description: 'Idempotent: answers 204 whether or not the token is still valid. The session\'s refresh ' +
         'tokens and the access tokens issued in it stop working.',
-      body: LogoutBody,
+      body: ref(LogoutBody),
       response: { 204: Type.Null({ description: 'Logged out' }), 400: errorResponse('Invalid body'), 429: tooMany }
     }
   }, async (request, reply) => {

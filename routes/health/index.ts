@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from '@sinclair/typebox'
-import { errorResponse } from '../../schemas/common.js'
+import { errorResponse, Health, ref } from '../../schemas/common.js'
 import { pingRedis } from '../../src/redis/client.js'
 
 const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -10,7 +9,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'health',
       summary: 'Whether the server, its database and Redis (when configured) answer',
       response: {
-        200: Type.Object({ status: Type.Literal('ok') }, { description: 'The server and its database answer' }),
+        200: { ...ref(Health), description: 'The server, its database and Redis (when configured) answer' },
         503: errorResponse('The database, or Redis, does not answer')
       }
     }

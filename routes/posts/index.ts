@@ -35,7 +35,7 @@ const postsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'listPosts',
       summary: 'All posts, newest first',
       querystring: PageQuery,
-      response: { 200: ref(PostPage), 400: errorResponse('Invalid or repeated skip/limit') }
+      response: { 200: { ...ref(PostPage), description: 'A page of posts, newest first' }, 400: errorResponse('Invalid or repeated skip/limit') }
     }
   }, async (request) => listPosts(app.db, request.query, request.user?.id))
 
@@ -46,7 +46,7 @@ const postsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'getPost',
       summary: 'One post',
       params: IdParams,
-      response: { 200: ref(Post), 400: badId, 404: notFound }
+      response: { 200: { ...ref(Post), description: 'The post' }, 400: badId, 404: notFound }
     }
   }, async (request) => getPostView(app.db, request.params.id, request.user?.id))
 
@@ -57,8 +57,8 @@ const postsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'createPost',
       summary: 'Write a post',
       description: 'The author is always the caller; a body naming an author is refused (400).',
-      body: CreatePostBody,
-      response: { 201: ref(Post), 400: errorResponse('Invalid body or unknown field') }
+      body: ref(CreatePostBody),
+      response: { 201: { ...ref(Post), description: 'The created post' }, 400: errorResponse('Invalid body or unknown field') }
     }
   }, async (request, reply) => {
     const me = userOf(request)
@@ -74,9 +74,9 @@ const postsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Change a post\'s title or content',
       description: 'Only the author may, unless their role grants `post:edit_any` (moderators, admins).',
       params: IdParams,
-      body: UpdatePostBody,
+      body: ref(UpdatePostBody),
       response: {
-        200: ref(Post),
+        200: { ...ref(Post), description: 'The post as it is now' },
         400: errorResponse('Invalid id or body, or an unknown field'),
         403: errorResponse('Inactive account, or `Not your post`'),
         404: notFound

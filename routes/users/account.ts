@@ -31,7 +31,7 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Change the calling user\'s password',
       description: 'Ends every session of the user and returns the first token pair of a new one. A wrong ' +
         'current password counts towards `LOGIN_FAILURE_LIMIT` like a failed login (then 429).',
-      body: ChangePasswordBody,
+      body: ref(ChangePasswordBody),
       response: {
         200: { ...ref(TokenPair), description: 'A fresh token pair', headers: { 'cache-control': Type.Literal('no-store') } },
         400: errorResponse('Wrong current password, invalid body, or a password that is too common'),

@@ -50,9 +50,9 @@ const avatarRoutes: FastifyPluginAsyncTypebox = async (app) => {
         `${AVATAR_SIZE}×${AVATAR_SIZE} WebP, cropped to a centred square, without metadata; ` +
         '`avatar_url` then names a new path, whose response may be cached forever.',
       consumes: ['multipart/form-data'],
-      body: AvatarUpload,
+      body: ref(AvatarUpload),
       response: {
-        200: ref(UserPrivate),
+        200: { ...ref(UserPrivate), description: 'The user, with the new `avatar_url`' },
         400: errorResponse('Not one file part in the field `file`, or a malformed multipart body'),
         413: errorResponse('The file is over 5 MB, or the image has too many pixels'),
         415: errorResponse('Not multipart/form-data, or the file is not a readable JPEG, PNG, WebP or GIF image'),

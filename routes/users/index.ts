@@ -13,7 +13,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['users'],
       operationId: 'getMe',
       summary: 'The calling user, as they see themselves',
-      response: { 200: ref(UserPrivate) }
+      response: { 200: { ...ref(UserPrivate), description: 'The calling user' } }
     }
   }, async (request) => privateView(userOf(request)))
 
@@ -25,9 +25,9 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Change the calling user\'s username or bio',
       description: 'Only the fields sent change. Role and active flag are not yours to set; the e-mail ' +
         'address changes through `POST /users/me/email` (an `email` here is refused with 400).',
-      body: UpdateMeBody,
+      body: ref(UpdateMeBody),
       response: {
-        200: ref(UserPrivate),
+        200: { ...ref(UserPrivate), description: 'The user as it is now' },
         400: errorResponse('Invalid body or unknown field'),
         409: errorResponse('Username already taken')
       }
@@ -41,7 +41,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'A user\'s public profile',
       params: IdParams,
       response: {
-        200: ref(UserPublic),
+        200: { ...ref(UserPublic), description: 'The user' },
         400: errorResponse('The id is not a positive integer'),
         404: errorResponse('User not found')
       }
@@ -61,7 +61,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: IdParams,
       querystring: PageQuery,
       response: {
-        200: ref(PostPage),
+        200: { ...ref(PostPage), description: 'A page of the user\'s posts, newest first' },
         400: errorResponse('Invalid id, or invalid or repeated skip/limit'),
         404: errorResponse('User not found')
       }

@@ -15,7 +15,7 @@ const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'The calling user\'s open sessions, newest first',
       description: '`current` marks the session of the calling token; `last_used_at` moves at login and at each refresh.',
       querystring: PageQuery,
-      response: { 200: ref(SessionPage), 400: errorResponse('Invalid or repeated skip/limit') }
+      response: { 200: { ...ref(SessionPage), description: 'A page of the caller\'s open sessions' }, 400: errorResponse('Invalid or repeated skip/limit') }
     }
   }, async (request) => {
     const me = userOf(request)

@@ -477,7 +477,8 @@ t.test('the OpenAPI document describes the upload', async (t) => {
   t.equal(put.operationId, 'putMyAvatar')
   t.same(put.tags, ['users'])
   t.same(Object.keys(put.requestBody.content), ['multipart/form-data'])
-  t.match(put.requestBody.content['multipart/form-data'].schema, { type: 'object', properties: { file: { type: 'string', format: 'binary' } } })
+  t.same(put.requestBody.content['multipart/form-data'].schema, { $ref: '#/components/schemas/AvatarUpload' })
+  t.match(doc.components.schemas.AvatarUpload, { type: 'object', properties: { file: { type: 'string', format: 'binary' } } })
   t.same(Object.keys(put.responses).sort(), ['200', '400', '401', '403', '413', '415', '429', '503'])
   t.ok(put.security?.length, 'secured')
   const del = doc.paths['/users/me/avatar'].delete
