@@ -3,14 +3,14 @@ import { request as httpRequest } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
-import { sql } from 'drizzle-orm'
+import { eq, sql } from 'drizzle-orm'
 import type { LightMyRequestResponse } from 'fastify'
 import sharp from 'sharp'
 import t from 'tap'
 import { METRICS_PATH, UNMATCHED_ROUTE } from '../plugins/metrics.js'
 import type { App } from '../src/app.js'
 import { processAvatar } from '../src/domain/avatars.js'
-import { hashPassword } from '../src/domain/passwords.js'
+import { hashPassword, passwordHashingLoad } from '../src/domain/passwords.js'
 import { build, CREDENTIALS_401, isError, loginAs, PASSWORD } from './helper.js'
 import { increments, parseExposition, series, valueOf, type Exposition } from './support/prometheus.js'
 import { ROOT } from './support/processes.js'
@@ -118,6 +118,22 @@ t.test('requests, logins and throttled logins are counted exactly, by route patt
   t.ok(sum > 0 && sum < 5, `the duration is in seconds (${sum})`)
   const tokenSum = (e: Exposition) => valueOf(e, 'http_request_duration_seconds_sum', { method: 'POST', route: '/auth/token', status_code: '200' }) ?? 0
   t.ok(tokenSum(after) - tokenSum(before) > 0.005, `a login's duration includes its argon2 verification (${tokenSum(after) - tokenSum(before)} s)`)
+})
+
+t.test('a login whose password is replaced while argon2 verifies it is counted as password_changed', async (t) => {
+  const app = await build(t, { METRICS_TOKEN: TOKEN })
+  const alice = await loginAs(app)
+  const before = await scrape(app)
+  const pending = token(app, alice.username, PASSWORD)
+  // The user row has been read once argon2 runs; the hash changes before the session is written.
+  for (let i = 0; i < 500 && passwordHashingLoad().running === 0; i++) await new Promise((resolve) => setImmediate(resolve))
+  t.equal(passwordHashingLoad().running, 1, 'the login is verifying the password')
+  const { users } = app.db.t
+  await app.db.transaction((tx) => tx.q.update(users).set({ passwordHash: 'replaced meanwhile' }).where(eq(users.id, alice.id)))
+  const res = await pending
+  isError(t, res, 401, 'Unauthorized', 'Incorrect username or password', 'the login')
+  const after = await scrape(app)
+  t.same(increments(logins(before), logins(after)), { password_changed: 1 }, 'counted as password_changed, not as a success or bad credentials')
 })
 
 t.test('the /auth rate limit and the password asked again are counted as refusals, not as logins', async (t) => {
