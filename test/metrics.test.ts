@@ -62,6 +62,10 @@ t.test('with METRICS_TOKEN, /metrics answers only the bearer of that token, with
     t.notOk(res.body.includes('http_request'), `${what}: no metrics`)
   }
 
+  const head = await app.inject({ method: 'HEAD', url: METRICS_PATH })
+  t.same([head.statusCode, head.headers['www-authenticate']], [401, 'Bearer'], 'HEAD without the token: 401 too')
+  t.equal((await app.inject({ method: 'HEAD', url: METRICS_PATH, headers: { authorization: `Bearer ${TOKEN}` } })).statusCode, 200, 'HEAD with it: 200')
+
   for (const scheme of ['Bearer', 'bearer', 'BEARER']) {
     const res = await app.inject({ url: METRICS_PATH, headers: { authorization: `${scheme} ${TOKEN}` } })
     t.equal(res.statusCode, 200, `${scheme} <token>: 200`)
