@@ -54,7 +54,7 @@ function bearerMatches (request: FastifyRequest, expected: Buffer): boolean {
   return match !== null && timingSafeEqual(digest(match[1]!), expected)
 }
 
-function metricsPlugin (app: FastifyInstance) {
+async function metricsPlugin (app: FastifyInstance) {
   const registry = new Registry()
   const logins = new Counter({
     name: 'inkwell_logins_total',
@@ -128,4 +128,4 @@ function metricsPlugin (app: FastifyInstance) {
   })
 }
 
-export default fp(async (app) => metricsPlugin(app), { name: 'metrics', dependencies: ['config', 'db', 'errors'] })
+export default fp(metricsPlugin, { name: 'metrics', dependencies: ['config', 'db', 'errors'] })
