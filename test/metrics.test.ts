@@ -128,13 +128,21 @@ t.test('a login whose password is replaced while argon2 verifies it is counted a
   const app = await build(t, { METRICS_TOKEN: TOKEN })
   const alice = await loginAs(app)
   const before = await scrape(app)
+  // Hashes queued ahead of the login keep it waiting for argon2 (its user row already read) long
+  // enough for the change below to land before it writes its session.
+  let finished = 0
+  const ahead = Array.from({ length: 3 * Math.max(1, availableParallelism() - 1) }, () =>
+    hashPassword('a passphrase to keep argon2 busy').then(() => { finished++ }))
   const pending = token(app, alice.username, PASSWORD)
-  // The user row has been read once argon2 runs; the hash changes before the session is written.
-  for (let i = 0; i < 500 && passwordHashingLoad().running === 0; i++) await new Promise((resolve) => setImmediate(resolve))
-  t.equal(passwordHashingLoad().running, 1, 'the login is verifying the password')
+  const loginQueued = () => {
+    const { running, waiting } = passwordHashingLoad()
+    return running + waiting === ahead.length - finished + 1
+  }
+  for (const deadline = Date.now() + 10_000; !loginQueued() && Date.now() < deadline;) await new Promise((resolve) => setTimeout(resolve, 1))
+  t.ok(loginQueued(), 'the login has read the account and waits for argon2')
   const { users } = app.db.t
   await app.db.transaction((tx) => tx.q.update(users).set({ passwordHash: 'replaced meanwhile' }).where(eq(users.id, alice.id)))
-  const res = await pending
+  const [res] = await Promise.all([pending, ...ahead])
   isError(t, res, 401, 'Unauthorized', 'Incorrect username or password', 'the login')
   const after = await scrape(app)
   t.same(increments(logins(before), logins(after)), { password_changed: 1 }, 'counted as password_changed, not as a success or bad credentials')
