@@ -34,6 +34,7 @@ export default fp(async (app) => {
     const wait = await app.loginThrottle.retryAfter(account, request.ip)
     if (wait > 0) {
       request.log.warn({ userId: user.id }, 'password check throttled')
+      app.metrics.refused('login_failures')
       throw throttledError(wait)
     }
     if (await verifyPassword(user.passwordHash, password)) {
@@ -44,4 +45,4 @@ export default fp(async (app) => {
     request.log.info({ userId: user.id }, 'wrong password where the account asked for it again')
     return false
   })
-}, { name: 'reauth', dependencies: ['counters'] })
+}, { name: 'reauth', dependencies: ['counters', 'metrics'] })

@@ -11,6 +11,7 @@ import errorsPlugin from '../plugins/errors.js'
 import gracefulPlugin from '../plugins/graceful.js'
 import jsonPlugin from '../plugins/json.js'
 import mailPlugin, { type MailPluginOptions } from '../plugins/mail.js'
+import metricsPlugin from '../plugins/metrics.js'
 import requestLogPlugin from '../plugins/request-log.js'
 import schemasPlugin from '../plugins/schemas.js'
 import securityPlugin from '../plugins/security.js'
@@ -110,6 +111,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
   await app.register(errorsPlugin)
   await app.register(gracefulPlugin)
   await app.register(requestLogPlugin)
+  await app.register(metricsPlugin)
   await app.register(jsonPlugin)
   await app.register(schemasPlugin)
   await app.register(validationPlugin)

@@ -36,6 +36,8 @@ export interface Config {
   emailTokenTtl: number
   /** When true, routes for active users also answer 403 `Email not verified` until it is. */
   requireVerifiedEmail: boolean
+  /** When set, GET /metrics answers Prometheus text to `Authorization: Bearer <this>`; unset, there is no /metrics. */
+  metricsToken?: string
   /** Set when the secret was generated for development, so start-up can warn about it. */
   generatedSecretFile?: string
 }
@@ -214,6 +216,18 @@ function redisUrl (env: Env): string | undefined {
   return raw
 }
 
+const MIN_METRICS_TOKEN_LENGTH = 16
+
+/** A bearer token as RFC 6750 spells one (b64token), long enough not to be guessed. */
+function metricsToken (env: Env): string | undefined {
+  const raw = env.METRICS_TOKEN
+  if (raw === undefined || raw === '') return undefined
+  if (raw.length < MIN_METRICS_TOKEN_LENGTH || raw.length > 512 || !/^[A-Za-z0-9\-._~+/]+=*$/.test(raw)) {
+    throw new ConfigError('METRICS_TOKEN', `must be ${MIN_METRICS_TOKEN_LENGTH} to 512 characters of letters, digits and -._~+/ (a bearer token, e.g. from \`openssl rand -hex 32\`)`)
+  }
+  return raw
+}
+
 export function loadConfig (env: Env = process.env): Config {
   const nodeEnv = text(env, 'NODE_ENV', 'development')
   const database = databaseUrl(env)
@@ -253,6 +267,8 @@ export function loadConfig (env: Env = process.env): Config {
   if (redis !== undefined) config.redisUrl = redis
   const smtp = url(env, 'SMTP_URL', ['smtp:', 'smtps:'], 'smtp://user:password@mail.example.com:587 (smtps:// for TLS from the start)')
   if (smtp !== undefined) config.smtpUrl = smtp
+  const metrics = metricsToken(env)
+  if (metrics !== undefined) config.metricsToken = metrics
   if (generatedSecretFile !== undefined) config.generatedSecretFile = generatedSecretFile
   return config
 }

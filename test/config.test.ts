@@ -19,6 +19,25 @@ t.test('defaults', async (t) => {
   t.equal(config.uploadsDir, './data/uploads', 'UPLOADS_DIR')
   t.equal(config.jwtSecret, SECRET, 'JWT_SECRET as given')
   t.equal(config.generatedSecretFile, undefined, 'no generated secret when one is given')
+  t.equal(config.metricsToken, undefined, 'METRICS_TOKEN unset: no /metrics')
+})
+
+t.test('METRICS_TOKEN is a bearer token of at least 16 characters, never echoed in the error', async (t) => {
+  t.equal(loadConfig({ JWT_SECRET: SECRET, METRICS_TOKEN: 'a'.repeat(16) }).metricsToken, 'a'.repeat(16), '16 characters')
+  const b64 = 'Ab0-._~+/Zz9Ab0-._~+/Zz9=='
+  t.equal(loadConfig({ JWT_SECRET: SECRET, METRICS_TOKEN: b64 }).metricsToken, b64, 'every b64token character, = padding last')
+  t.equal(loadConfig({ JWT_SECRET: SECRET, METRICS_TOKEN: '' }).metricsToken, undefined, 'empty is unset')
+  for (const bad of ['a'.repeat(15), 'a'.repeat(513), 'a'.repeat(16) + ' b', 'a'.repeat(16) + 'é', '=' + 'a'.repeat(16), 'a'.repeat(16) + '\n']) {
+    const what = `METRICS_TOKEN=${JSON.stringify(bad.length > 40 ? `${bad.slice(0, 20)}… (${bad.length})` : bad)}`
+    try {
+      loadConfig({ JWT_SECRET: SECRET, METRICS_TOKEN: bad })
+      t.fail(`${what}: accepted`)
+    } catch (err) {
+      t.type(err, ConfigError, `${what}: a ConfigError`)
+      t.equal((err as ConfigError).variable, 'METRICS_TOKEN', `${what}: names METRICS_TOKEN`)
+      t.notOk((err as Error).message.includes(bad.trim()), `${what}: the message does not repeat the token`)
+    }
+  }
 })
 
 t.test('values are read from the environment', async (t) => {

@@ -30,3 +30,22 @@ t.test('a failing job frees its slot', async (t) => {
   await t.rejects(limited(async () => { throw new Error('boom') }))
   t.equal(await limited(async () => 'after'), 'after')
 })
+
+t.test('a concurrency limit tells how many run and how many wait', async (t) => {
+  const limited = concurrencyLimit(2)
+  t.same(limited.load(), { running: 0, waiting: 0 }, 'idle')
+  const gates: Array<() => void> = []
+  const job = () => limited(() => new Promise<void>((resolve) => gates.push(resolve)))
+  const jobs = [job(), job(), job(), job(), job()]
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(limited.load(), { running: 2, waiting: 3 }, 'two in their slots, three waiting')
+  gates.shift()!()
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(limited.load(), { running: 2, waiting: 2 }, 'a waiter took the freed slot')
+  while (gates.length > 0) {
+    gates.shift()!()
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  await Promise.all(jobs)
+  t.same(limited.load(), { running: 0, waiting: 0 }, 'idle again')
+})

@@ -6,10 +6,12 @@ import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { freePort } from './support/processes.js'
+import { parseExposition, valueOf } from './support/prometheus.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx')
 const SECRET = 'server-test-secret-that-is-long-enough-0123456789'
+const METRICS_TOKEN = 'server-test-metrics-token-0123456789'
 const BOUND_MS = 20_000
 
 type Child = ChildProcessByStdio<null, Readable, Readable>
@@ -137,7 +139,8 @@ t.test('the real server starts, migrates, serves, and drains in-flight requests 
     DATABASE_URL: join(dir, 'inkwell.db'),
     UPLOADS_DIR: join(dir, 'uploads'),
     JWT_SECRET: SECRET,
-    LOG_LEVEL: 'info'
+    LOG_LEVEL: 'info',
+    METRICS_TOKEN
   })
 
   const health = await waitForHealth(base, server)
@@ -164,11 +167,26 @@ t.test('the real server starts, migrates, serves, and drains in-flight requests 
   const me = await fetch(`${base}/users/me`, { headers: { authorization: `Bearer ${access}` } })
   t.equal(me.status, 200, 'the token works over HTTP')
   await me.arrayBuffer()
+  const meId = me.headers.get('x-request-id')
+  t.match(meId, /^[0-9a-f-]{36}$/, 'the response carries its request id')
 
   // Secrets in a query string (a client that put a token where it does not belong) never reach the log.
   const leaky = await fetch(`${base}/users/me?access_token=${access}&password=QUERY-PASSWORD-1&Refresh%5FToken=QUERY-REFRESH-2&page=2`)
   t.equal(leaky.status, 401, 'a token in the query string counts as none')
   await leaky.arrayBuffer()
+
+  // METRICS_TOKEN from the environment: the requests above, counted under their route patterns.
+  const refused = await fetch(`${base}/metrics`)
+  t.equal(refused.status, 401, 'GET /metrics without the token: 401')
+  await refused.arrayBuffer()
+  const scraped = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })
+  t.equal(scraped.status, 200, 'GET /metrics with the token: 200')
+  const metrics = parseExposition(await scraped.text())
+  const served = (method: string, route: string, status: number) =>
+    valueOf(metrics, 'http_request_duration_seconds_count', { method, route, status_code: String(status) })
+  t.same([served('POST', '/auth/register', 201), served('POST', '/auth/token', 200), served('GET', '/users/me', 200), served('GET', '/users/me', 401)],
+    [1, 1, 1, 1], 'each request counted once by route and status')
+  t.same(valueOf(metrics, 'inkwell_logins_total', { outcome: 'success' }), 1, 'one successful login')
 
   // A login spends ~25 ms in argon2: SIGTERM as soon as the server has logged the request's arrival,
   // straight to the server's own process (tsx would relay it only after ~30 ms).
@@ -202,6 +220,11 @@ t.test('the real server starts, migrates, serves, and drains in-flight requests 
   const log = server.output().stdout
   t.ok(entries.length > 5 && entries.every((e) => typeof e.msg === 'string'), 'the log is JSON lines')
   t.ok(entries.filter((e) => e.msg === 'incoming request').every((e) => typeof e.reqId === 'string'), 'every request has an id')
+  const completed = entries.filter((e) => e.msg === 'request completed').map((e) => e.reqId)
+  t.equal(new Set(completed).size, completed.length, 'a different id for each request')
+  const ofMe = entries.filter((e) => e.reqId === meId)
+  t.same(ofMe.map((e) => [e.msg, e.req?.url ?? (e as { res?: { statusCode?: number } }).res?.statusCode]),
+    [['incoming request', '/users/me'], ['request completed', 200]], 'the x-request-id of a response is the reqId of its log lines')
   t.ok(log.includes('page=2'), 'an ordinary query parameter is logged as sent')
   t.ok(log.includes('access_token=[redacted]'), 'a sensitive one is logged as [redacted]')
   for (const [what, secret] of [['a query password', 'QUERY-PASSWORD-1'], ['a query refresh token', 'QUERY-REFRESH-2'],

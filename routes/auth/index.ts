@@ -18,6 +18,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(rateLimit, {
     max: authRateLimit,
     timeWindow: 60_000,
+    onExceeded: () => app.metrics.refused('auth_rate_limit'),
     ...(app.redis !== null && { redis: app.redis, nameSpace: `${app.config.redisKeyPrefix}rate-limit:` })
   })
   app.addHook('onRoute', (route) => { route.bodyLimit ??= AUTH_BODY_LIMIT })
@@ -89,6 +90,8 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const wait = await throttle.retryAfter(account, request.ip)
     if (wait > 0) {
       request.log.warn('login throttled')
+      app.metrics.login('throttled')
+      app.metrics.refused('login_failures')
       throw throttledError(wait)
     }
     const user = await findUserByLogin(app.db, username)
@@ -99,12 +102,17 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (user === undefined || !check.valid) {
       await throttle.recordFailure(account, request.ip)
       request.log.info({ userId: user?.id }, 'login failed')
+      app.metrics.login('bad_credentials')
       throw loginError()
     }
     await throttle.reset(account, request.ip)
     // Refused (the same 401) if the password changed or the account went while argon2 ran.
-    const tokens = await app.tokens.issue(user.id, user.passwordHash, clientOf(request))
+    const tokens = await app.tokens.issue(user.id, user.passwordHash, clientOf(request)).catch((err: unknown) => {
+      if ((err as { code?: unknown }).code === 'INVALID_LOGIN') app.metrics.login('password_changed')
+      throw err
+    })
     request.log.info({ userId: user.id }, 'login succeeded')
+    app.metrics.login('success')
     // A hash made before passwords were prepared (RFC 8265) is replaced by the prepared form's, once.
     if (check.rehash) app.afterResponse(() => upgradePasswordHash(app.db, user.id, user.passwordHash, password), request.log)
     return tokens

@@ -18,14 +18,21 @@ const avatarRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   const inFlight = new Map<number, number>()
   let total = 0
+  app.metrics.sampled('inkwell_avatar_uploads_in_flight', `Avatar uploads being received or processed (at most ${UPLOADS_IN_ALL})`, () => total)
   const busy = (error: Error, code: string) => Object.assign(error, { code, expose: true, headers: { 'retry-after': '1' } })
 
   /** Takes an upload slot before the body is read, and gives it back when the response is done (or the client gone). */
   async function uploadSlot (request: FastifyRequest, reply: FastifyReply) {
     const id = userOf(request).id
     const mine = inFlight.get(id) ?? 0
-    if (mine >= UPLOADS_PER_USER) throw busy(app.httpErrors.tooManyRequests('An upload of yours is in progress; try again when it is done'), 'UPLOAD_IN_PROGRESS')
-    if (total >= UPLOADS_IN_ALL) throw busy(app.httpErrors.serviceUnavailable('Too many uploads in progress; try again shortly'), 'UPLOADS_BUSY')
+    if (mine >= UPLOADS_PER_USER) {
+      app.metrics.refused('avatar_upload_per_user')
+      throw busy(app.httpErrors.tooManyRequests('An upload of yours is in progress; try again when it is done'), 'UPLOAD_IN_PROGRESS')
+    }
+    if (total >= UPLOADS_IN_ALL) {
+      app.metrics.refused('avatar_uploads_in_all')
+      throw busy(app.httpErrors.serviceUnavailable('Too many uploads in progress; try again shortly'), 'UPLOADS_BUSY')
+    }
     inFlight.set(id, mine + 1)
     total++
     reply.raw.once('close', () => {

@@ -49,11 +49,23 @@ export interface Database {
   isForeignKeyViolation: (err: unknown) => boolean
   /** Whether an error means the database cannot be reached or is shutting down (→ 503, not 500). */
   isUnavailable: (err: unknown) => boolean
+  /** The connection pool's use now, on an engine that has a pool (PostgreSQL); SQLite has none. */
+  readonly poolUse?: () => PoolUse
   /** True while the database answers, within about a second; never throws. */
   ping: () => Promise<boolean>
   /** Statements sent so far, and a listener for each: for tests that count or inspect what a route runs. */
   readonly statements: StatementLog
   close: () => Promise<void>
+}
+
+export interface PoolUse {
+  /** Connections open, idle or lent out. */
+  total: number
+  idle: number
+  /** Queries waiting for a connection because every one is lent out. */
+  waiting: number
+  /** The most the pool may open (DATABASE_POOL_SIZE). */
+  max: number
 }
 
 export interface StatementLog {

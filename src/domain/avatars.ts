@@ -39,6 +39,9 @@ const tooManyPixels = () => Object.assign(
 // default) also runs argon2 and fs, so at most two images are processed at a time; others wait their turn.
 const limited = concurrencyLimit(2)
 
+/** Images being decoded and re-encoded, and waiting for their turn, in this process (the metrics' gauges). */
+export const imageProcessingLoad = limited.load
+
 /**
  * Turns an upload into the stored avatar: oriented upright, cropped to a centred square, resized,
  * re-encoded as WebP with no metadata (EXIF, GPS, ICC all dropped). Bad input is always a 4xx.

@@ -1,11 +1,17 @@
+export interface Limited {
+  <T>(work: () => Promise<T>): Promise<T>
+  /** How many calls run now and how many wait: read by the metrics at scrape time. */
+  readonly load: () => { running: number, waiting: number }
+}
+
 /**
  * A limit on how many calls of `work` run at once; the rest wait their turn in order.
  * Used to keep CPU-heavy work on libuv's thread pool (argon2, sharp) from taking every core.
  */
-export function concurrencyLimit (slots: number) {
+export function concurrencyLimit (slots: number): Limited {
   let running = 0
   const waiting: Array<() => void> = []
-  return async function limited<T> (work: () => Promise<T>): Promise<T> {
+  async function limited<T> (work: () => Promise<T>): Promise<T> {
     if (running < slots) running++
     else await new Promise<void>((resolve) => waiting.push(resolve))
     try {
@@ -17,4 +23,5 @@ export function concurrencyLimit (slots: number) {
       else next()
     }
   }
+  return Object.assign(limited, { load: () => ({ running, waiting: waiting.length }) })
 }

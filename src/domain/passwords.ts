@@ -21,6 +21,9 @@ export const ARGON2_OPTIONS = {
  */
 const limited = concurrencyLimit(Math.max(1, availableParallelism() - 1))
 
+/** argon2 hashes and verifications running and waiting in this process (the metrics' gauges). */
+export const passwordHashingLoad = limited.load
+
 /**
  * RFC 8265's OpaqueString preparation: every non-ASCII space becomes U+0020, then NFC. Nothing is
  * trimmed or case-mapped (NIST 800-63B): the same password typed on another keyboard or system matches.

@@ -11,6 +11,7 @@ import t, { type Test } from 'tap'
 import type { App } from '../../src/app.js'
 import { UPLOADS_IN_ALL } from '../../routes/users/avatar.js'
 import { build, injectWriteFailure, isCredentials401, loginAs, PASSWORD, setActive, type TestUser } from '../helper.js'
+import { parseExposition, valueOf } from '../support/prometheus.js'
 
 const MAX_BYTES = 5 * 1024 * 1024
 const AVATAR_URL = /^\/avatars\/[0-9a-f]{32}\.webp$/
@@ -350,6 +351,11 @@ t.test('a failure writing the file keeps the old avatar; a failure removing the 
   t.same(filesIn(app), [fileOf(old), fileOf(replaced.json().avatar_url)].sort(), 'the stuck old entry is left, an orphan')
 })
 
+/** inkwell_throttled_requests_total for one limit, read from the app's registry (no METRICS_TOKEN needed). */
+async function refusals (app: App, limit: string): Promise<number | undefined> {
+  return valueOf(parseExposition(await app.metrics.registry.metrics()), 'inkwell_throttled_requests_total', { limit })
+}
+
 t.test('uploads in flight are capped, per user and in all: past a cap 429 or 503 with Retry-After, and nothing stored', async (t) => {
   const app = await build(t)
   const users = await Promise.all([1, 2, 3, 4, 5, 6, 7, 8].map(() => loginAs(app)))
@@ -365,6 +371,7 @@ t.test('uploads in flight are capped, per user and in all: past a cap 429 or 503
   t.ok(busy.length >= users.length - UPLOADS_IN_ALL, 'the rest are refused before their body is read')
   for (const r of busy) isError(t, r, 503, 'Too many uploads in progress; try again shortly', 'UPLOADS_BUSY', 'past the global cap')
   t.ok(busy.every(retryAfter), 'each with Retry-After: 1')
+  t.equal(await refusals(app, 'avatar_uploads_in_all'), busy.length, 'each 503 counted in the metrics')
 
   // The same user racing against themselves: one at a time.
   const alice = users[0]!
@@ -375,6 +382,7 @@ t.test('uploads in flight are capped, per user and in all: past a cap 429 or 503
   t.ok(won >= 1 && refused.length >= 1, 'one goes through, a parallel one is refused')
   for (const r of refused) isError(t, r, 429, 'An upload of yours is in progress; try again when it is done', 'UPLOAD_IN_PROGRESS', 'past the per-user cap')
   t.ok(refused.every(retryAfter), 'with Retry-After: 1')
+  t.equal(await refusals(app, 'avatar_upload_per_user'), refused.length, 'each 429 counted in the metrics')
 
   // The slots come back: one after another, everyone gets through.
   for (const u of users) t.equal((await upload(app, u.auth, big)).statusCode, 200, `${u.username} uploads once the storm is over`)

@@ -75,6 +75,7 @@ export function openPostgres (url: string, options: PostgresOptions): Database {
     isUniqueViolation: (err: unknown) => driverError(err)?.code === '23505',
     isForeignKeyViolation: (err: unknown) => driverError(err)?.code === '23503',
     isUnavailable: isPostgresUnavailable,
+    poolUse: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: options.poolSize }),
     ping: async () => {
       let timer: NodeJS.Timeout | undefined
       const timeout = new Promise<false>((resolve) => { timer = setTimeout(resolve, 1_000, false) })
