@@ -32,7 +32,8 @@ function lingerOnUnreadBody (request: FastifyRequest, reply: FastifyReply): void
   if (raw.complete || raw.destroyed) return
   reply.removeHeader('connection')
   let seen = 0
-  const cut = () => raw.socket?.destroy()
+  // Destroying an unfinished request destroys its socket; under app.inject() there is no real socket.
+  const cut = () => { raw.destroy() }
   const timer = setTimeout(cut, LINGER_MS).unref()
   raw.on('data', (chunk: Buffer) => {
     seen += chunk.length

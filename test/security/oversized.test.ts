@@ -62,3 +62,31 @@ t.test('over a raw socket: the 413 arrives while the body is still being sent, a
   t.equal(result.total, THREE_MB, 'the client could send its whole body')
   t.equal(result.error, undefined, 'without a reset or a broken pipe')
 })
+
+t.test('the rest of a refused body is read only up to its bound: past 64 MB the socket is cut', async (t) => {
+  const app = await build(t)
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const { port } = app.server.address() as AddressInfo
+  const declared = 1024 * 1024 * 1024
+  const result = await new Promise<{ response: string, sent: number }>((resolve) => {
+    const socket = net.connect(port, '127.0.0.1')
+    let response = ''
+    let sent = 0
+    let closed = false
+    socket.on('data', (d) => { response += d.toString() })
+    socket.on('error', () => {})
+    socket.on('close', () => { closed = true; resolve({ response, sent }) })
+    socket.write(`POST /auth/register HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${declared}\r\n\r\n`)
+    const chunk = Buffer.alloc(256 * 1024, 'a')
+    const pump = () => {
+      while (!closed && sent < declared) {
+        sent += chunk.length
+        if (!socket.write(chunk)) return socket.once('drain', pump)
+      }
+    }
+    pump()
+  })
+  t.match(result.response, /^HTTP\/1\.1 413 /, 'the client read its 413 first')
+  t.ok(result.sent > 64 * 1024 * 1024, `the server read past the 413 up to its bound (${result.sent} bytes written)`)
+  t.ok(result.sent < declared, 'and then closed the connection instead of reading a gigabyte')
+})
