@@ -341,6 +341,11 @@ async function scale (): Promise<void> {
           if (skip < size - 20) requests.push([`GET /posts?limit=20&skip=${skip}`, { path: `/posts?limit=20&skip=${skip}` }])
         }
         requests.push(['GET /posts?limit=20, last page', { path: `/posts?limit=20&skip=${size - 20}` }])
+        // The same last page by cursor: the next_cursor of the page before it (one deep skip, not measured).
+        const beforeLast = await fetch(`${server.url}/posts?limit=20&skip=${size - 40}`)
+        const cursor = ((await beforeLast.json()) as { next_cursor: string | null }).next_cursor
+        if (cursor === null) throw new Error('the page before the last answered no next_cursor')
+        requests.push(['GET /posts?limit=20&cursor=…, last page', { path: `/posts?limit=20&cursor=${cursor}` }])
         for (const [name, req] of requests) {
           // Sequential requests on one connection: latency without queueing. Bounded in count and time.
           await probe(server.url, req, { workers: 1, intervalMs: 0, seconds: 1, maxRequests: 20 })

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import { Id, pageOf, ref, Timestamp } from './common.js'
+import { cursorPageOf, Id, ref, Timestamp } from './common.js'
 
 // At least one character that is not white space.
 const NOT_BLANK = '\\S'
@@ -21,7 +21,7 @@ export const Post = Type.Object({
   updated_at: Timestamp
 }, { $id: 'Post', title: 'Post' })
 
-export const PostPage = pageOf(Post, 'PostPage')
+export const PostPage = cursorPageOf(Post, 'PostPage')
 
 const Title = Type.String({ minLength: 1, maxLength: 200, pattern: NOT_BLANK, description: '1 to 200 characters, not only white space' })
 const Content = Type.String({ minLength: 1, maxLength: 50_000, pattern: NOT_BLANK, description: '1 to 50000 characters, not only white space' })

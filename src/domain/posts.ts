@@ -1,7 +1,7 @@
 import { httpErrors } from '@fastify/sensible'
-import { and, count, desc, eq, inArray, sql } from 'drizzle-orm'
+import { and, count, desc, eq, inArray, lt, sql } from 'drizzle-orm'
 import type { Database, PostRow, Query, Tables } from '../db/index.js'
-import { toPage, type PageRequest } from './pagination.js'
+import type { CursorPage, Cursors, PageRequest } from './pagination.js'
 import { avatarUrl } from './users.js'
 
 const now = () => new Date().toISOString()
@@ -34,21 +34,31 @@ function selectPosts (q: Query, { posts, users, likes }: Tables, withViewer: boo
  */
 function prepareStatements (q: Query, t: Tables) {
   const { posts, rowCounts } = t
-  // The page's ids first, through an index of ids alone: a deep `skip` steps through that index
-  // rather than through whole rows, and only the rows of the page are joined with their authors.
+  // Every page reads one row more than it shows (`limit` is the page size + 1): that row says
+  // whether another page follows, whatever the total says meanwhile.
+  // By offset: the page's ids first, through an index of ids alone, so a deep `skip` steps through
+  // that index rather than through whole rows, and only the rows of the page are joined with their authors.
   const pageIds = q.select({ id: posts.id }).from(posts)
     .orderBy(desc(posts.id)).limit(param('limit')).offset(param('skip'))
   const page = (withViewer: boolean) => selectPosts(q, t, withViewer)
     .where(inArray(posts.id, pageIds)).orderBy(desc(posts.id)).prepare(`posts_page_${withViewer}`)
+  // By cursor (keyset): a search of the primary key for ids below the cursor's, the same cost at any depth.
+  const pageAfter = (withViewer: boolean) => selectPosts(q, t, withViewer)
+    .where(lt(posts.id, param('before'))).orderBy(desc(posts.id)).limit(param('limit')).prepare(`posts_page_after_${withViewer}`)
   // An author's posts come newest first straight from posts_author_idx (author_id, id).
   const authorPage = (withViewer: boolean) => selectPosts(q, t, withViewer)
     .where(eq(posts.authorId, param('authorId'))).orderBy(desc(posts.id))
     .limit(param('limit')).offset(param('skip')).prepare(`posts_author_page_${withViewer}`)
+  const authorPageAfter = (withViewer: boolean) => selectPosts(q, t, withViewer)
+    .where(and(eq(posts.authorId, param('authorId')), lt(posts.id, param('before')))).orderBy(desc(posts.id))
+    .limit(param('limit')).prepare(`posts_author_page_after_${withViewer}`)
   const one = (withViewer: boolean) => selectPosts(q, t, withViewer).where(eq(posts.id, param('id'))).prepare(`posts_one_${withViewer}`)
 
   return {
     page: { anonymous: page(false), viewer: page(true) },
+    pageAfter: { anonymous: pageAfter(false), viewer: pageAfter(true) },
     authorPage: { anonymous: authorPage(false), viewer: authorPage(true) },
+    authorPageAfter: { anonymous: authorPageAfter(false), viewer: authorPageAfter(true) },
     one: { anonymous: one(false), viewer: one(true) },
     // Kept by triggers (drizzle/*/…counters): counting a million rows takes ~15 ms.
     total: q.select({ n: rowCounts.n }).from(rowCounts).where(eq(rowCounts.name, 'posts')).prepare('posts_total'),
@@ -77,23 +87,52 @@ export function postView (row: PostJoinRow) {
   }
 }
 
-/** A page of posts, newest first, in two queries whatever the page size: the rows and the total. */
-export async function listPosts (db: Database, page: PageRequest, viewerId?: number, authorId?: number) {
+export interface PostPageRequest extends PageRequest {
+  /** The `next_cursor` of the previous page of the same list. */
+  cursor?: string | undefined
+}
+
+/**
+ * A page of posts, newest first (all posts, or one author's), by offset or by cursor, in two queries
+ * whatever the page size or depth: the rows and the total. Every page answers the cursor of the next.
+ */
+export async function listPosts (db: Database, cursors: Cursors, request: PostPageRequest, viewerId?: number, authorId?: number): Promise<CursorPage<ReturnType<typeof postView>>> {
   const s = statementsFor(db)
-  const window = { limit: page.limit, skip: page.skip }
+  // A cursor belongs to the list that issued it: one of /posts does not continue an author's list.
+  const list = authorId === undefined ? 'posts' : `users/${authorId}/posts`
+  const { limit, cursor } = request
+  if (cursor !== undefined && request.skip > 0) {
+    throw Object.assign(httpErrors.badRequest('querystring/cursor cannot be combined with querystring/skip above 0'), { code: 'CURSOR_WITH_SKIP' })
+  }
+  const before = cursor === undefined ? undefined : cursors.read(list, cursor)
+  const skip = before === undefined ? request.skip : 0
+  const window = { limit: limit + 1, skip }
+  const viewer = viewerId === undefined ? undefined : { viewerId }
   let rows: Promise<PostJoinRow[]>
   let total: Promise<Array<{ n: number }>>
   if (authorId === undefined) {
-    rows = viewerId === undefined ? s.page.anonymous.execute(window) : s.page.viewer.execute({ ...window, viewerId })
+    const statements = before === undefined ? s.page : s.pageAfter
+    const args = before === undefined ? window : { limit: window.limit, before }
+    rows = viewer === undefined ? statements.anonymous.execute(args) : statements.viewer.execute({ ...args, ...viewer })
     total = s.total.execute()
   } else {
-    rows = viewerId === undefined
-      ? s.authorPage.anonymous.execute({ ...window, authorId })
-      : s.authorPage.viewer.execute({ ...window, authorId, viewerId })
+    const statements = before === undefined ? s.authorPage : s.authorPageAfter
+    const args = before === undefined ? { ...window, authorId } : { limit: window.limit, before, authorId }
+    rows = viewer === undefined ? statements.anonymous.execute(args) : statements.viewer.execute({ ...args, ...viewer })
     total = s.authorTotal.execute({ authorId })
   }
-  const [items, [counted]] = await Promise.all([rows, total])
-  return toPage(items.map(postView), counted?.n ?? 0, page)
+  const [found, [counted]] = await Promise.all([rows, total])
+  const hasMore = found.length > limit
+  const items = (hasMore ? found.slice(0, limit) : found).map(postView)
+  const last = items[items.length - 1]
+  return {
+    items,
+    total: counted?.n ?? 0,
+    skip,
+    limit,
+    has_more: hasMore,
+    next_cursor: hasMore && last !== undefined ? cursors.issue(list, last.id) : null
+  }
 }
 
 /** One post as the viewer sees it; 404 `Post not found` when there is none. */
