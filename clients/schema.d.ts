@@ -580,6 +580,7 @@ export interface components {
         PostAuthor: {
             id: number;
             username: string;
+            /** @description Path of the author's profile picture on this server, or null */
             avatar_url: string | null;
         };
         /** Post */

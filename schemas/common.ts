@@ -13,6 +13,16 @@ export const ErrorResponse = Type.Object({
   code: Type.Optional(Type.String({ description: 'A stable machine-readable error code, when there is one', examples: ['FST_ERR_VALIDATION'] }))
 }, { $id: 'Error', title: 'Error', description: 'The one shape of every error response' })
 
+/**
+ * A string or null (an integer or null), as one JSON Schema type list rather than an `anyOf`: the
+ * response serializer (fast-json-stringify) then checks the type inline, where an `anyOf` runs a
+ * compiled validator for every value it writes (twenty of them on a page of posts).
+ */
+export const NullableString = (options: { description?: string } = {}) =>
+  Type.Unsafe<string | null>({ type: ['string', 'null'], ...options })
+export const NullableInteger = (options: { description?: string } = {}) =>
+  Type.Unsafe<number | null>({ type: ['integer', 'null'], ...options })
+
 export const Timestamp = Type.String({ format: 'date-time', description: 'ISO-8601, UTC' })
 
 // Ajv turns "Infinity" and long digit runs into numbers: the upper bound makes them a 400.
@@ -60,7 +70,7 @@ export function cursorPageOf<T extends TSchema & { $id?: string }> (item: T, $id
   return Type.Object({
     ...pageFields(item),
     skip: Type.Integer({ minimum: 0, description: 'The `skip` of the request: 0 on a page asked for by cursor, whose position in the list is not counted' }),
-    next_cursor: Type.Union([Type.String(), Type.Null()], {
+    next_cursor: NullableString({
       description: 'Pass as `cursor` for the page after this one; null on the last page (then `has_more` is false)'
     })
   }, {

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import { cursorPageOf, Id, ref, Timestamp } from './common.js'
+import { cursorPageOf, Id, NullableString, ref, Timestamp } from './common.js'
 
 // At least one character that is not white space.
 const NOT_BLANK = '\\S'
@@ -7,7 +7,7 @@ const NOT_BLANK = '\\S'
 export const PostAuthor = Type.Object({
   id: Id,
   username: Type.String(),
-  avatar_url: Type.Union([Type.String(), Type.Null()])
+  avatar_url: NullableString({ description: 'Path of the author\'s profile picture on this server, or null' })
 }, { $id: 'PostAuthor', title: 'PostAuthor' })
 
 export const Post = Type.Object({
