@@ -22,7 +22,7 @@ import { availableParallelism, cpus, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { isDeepStrictEqual, parseArgs } from 'node:util'
-import { cpuSeconds, hasTaskset, load, loadMany, pinSelf, postgresCpuSeconds, probe, rssMiB, startServer, type LoadRequest, type LoadResult, type Server } from './load.js'
+import { cpuSeconds, hasTaskset, load, loadMany, pinSelf, postgresCpuSeconds, probe, rssMiB, startServer, uploadStorm, type LoadRequest, type LoadResult, type Server } from './load.js'
 import { BENCH_PASSWORD, benchUsername, dropPostgres, growPosts, seedDatabase, seedPostgres } from './seed.js'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -121,6 +121,8 @@ async function check (server: Server, req: LoadRequest, expect: (status: number,
   if (!expect(res.status, body)) throw new Error(`${server.name} ${req.method ?? 'GET'} ${req.path}: unexpected ${res.status} ${body.slice(0, 300)}`)
 }
 
+const UPLOADERS = 30
+
 /** Fails loudly unless both servers answer `req` alike: the same JSON value and the same headers. */
 async function sameResponse (a: Server, b: Server, req: LoadRequest): Promise<void> {
   const fetchOne = async (server: Server) => {
@@ -147,6 +149,8 @@ interface Row extends LoadResult {
   /** With --rounds: each round's req/s, and each round's ratio to the references (inkwell rows). */
   roundsRps?: number[]
   roundRatios?: Record<string, number[]>
+  /** The same, of CPU time per response (the reference's over Inkwell's: above 1 when Inkwell spends less). */
+  roundCpuRatios?: Record<string, number[]>
 }
 
 const fmt = (n: number, digits = 1) => Number.isFinite(n) ? n.toFixed(digits) : '-'
@@ -157,20 +161,24 @@ const median = (values: number[]) => {
   return sorted.length % 2 === 1 ? sorted[mid] as number : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
 }
 
-/** Inkwell's req/s against a reference's: with rounds, the median of the ratios of the same round. */
-function ratio (rows: Row[], row: Row, server: string): string {
+/**
+ * Inkwell's req/s against a reference's (`cpu`: the reference's CPU per response against Inkwell's,
+ * which a busy machine disturbs less): with rounds, the median of the ratios of the same round.
+ */
+function ratio (rows: Row[], row: Row, server: string, cpu = false): string {
   if (row.server !== 'inkwell') return ''
-  const paired = row.roundRatios?.[server]
+  const paired = (cpu ? row.roundCpuRatios : row.roundRatios)?.[server]
   if (paired !== undefined) return `${median(paired).toFixed(2)}×`
   const ref = rows.find((r) => r.scenario === row.scenario && r.server === server)
-  return ref === undefined ? '' : `${(row.rps / ref.rps).toFixed(2)}×`
+  return ref === undefined ? '' : `${(cpu ? ref.cpuUs / row.cpuUs : row.rps / ref.rps).toFixed(2)}×`
 }
 
 function table (rows: Row[]): string {
-  const header = ['scenario', 'server', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', ...(postgres ? ['DB µs/req'] : []), 'RSS MiB', '× ref', '× ref+cache', '× bare ref']
+  const header = ['scenario', 'server', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', ...(postgres ? ['DB µs/req'] : []), 'RSS MiB', '× ref', '× ref+cache', '× bare ref', 'CPU × ref', 'CPU × ref+cache']
   const body = rows.map((r) => [
     r.scenario, r.server, fmt(r.rps, 0), fmt(r.p50, 2), fmt(r.p99, 2), fmt(r.cpuUs, 0), ...(postgres ? [fmt(r.dbCpuUs ?? NaN, 0)] : []),
-    fmt(r.rssMiB, 0), ratio(rows, r, 'reference'), ratio(rows, r, 'reference+cache'), ratio(rows, r, 'bare reference')
+    fmt(r.rssMiB, 0), ratio(rows, r, 'reference'), ratio(rows, r, 'reference+cache'), ratio(rows, r, 'bare reference'),
+    ratio(rows, r, 'reference', true), ratio(rows, r, 'reference+cache', true)
   ])
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((cells) => (cells[i] as string).length)))
   const line = (cells: string[]) => '| ' + cells.map((c, i) => i >= 2 ? c.padStart(widths[i] as number) : c.padEnd(widths[i] as number)).join(' | ') + ' |'
@@ -309,8 +317,10 @@ async function scenarios (): Promise<void> {
               roundsRps: measured.map((r) => Math.round(r.rps))
             }
         if (server === inkwell && rounds > 1) {
-          row.roundRatios = Object.fromEntries(group.filter((s) => s !== inkwell).map((s) =>
-            [s.name, measured.map((r, i) => r.rps / ((perServer.get(s.name) as Row[])[i] as Row).rps)]))
+          const others = group.filter((s) => s !== inkwell)
+          const paired = (s: Server, i: number) => (perServer.get(s.name) as Row[])[i] as Row
+          row.roundRatios = Object.fromEntries(others.map((s) => [s.name, measured.map((r, i) => r.rps / paired(s, i).rps)]))
+          row.roundCpuRatios = Object.fromEntries(others.map((s) => [s.name, measured.map((r, i) => paired(s, i).cpuUs / r.cpuUs)]))
         }
         rows.push(row)
       }
@@ -358,6 +368,31 @@ async function scenarios (): Promise<void> {
       })
       log(`  GET /users/me paced probe during a login storm (${fmt(stormResult.rps, 0)} logins/s): p50 ${fmt(during.p50, 2)} ms, p99 ${fmt(during.p99, 2)} ms` +
         (during.non2xx + during.errors > 0 ? `  !! ${during.non2xx} non-2xx, ${during.errors} errors` : ''))
+
+      // The same probe while UPLOADERS clients keep uploading a 5 MB image (issue 13: the latency of
+      // everyone else during an upload storm): all as one user, then spread over the other token users.
+      // The caps' refusals (429 per user, 503 in all, with Retry-After) are counted, not failures.
+      for (const [label, uploadTokens] of [['one user', [tokens[1] as string]], [`${TOKEN_USERS - 1} users`, tokens.slice(1)]] as const) {
+        const rssBefore = rssMiB(inkwell.pid)
+        const storm = uploadStorm(inkwell, [...uploadTokens], { uploaders: UPLOADERS, seconds: seconds + 3 })
+        await new Promise((resolve) => setTimeout(resolve, 1500))
+        const duringUploads = await probe(inkwell.url, me[0] as LoadRequest, probeOptions)
+        const uploads = await storm
+        const answers = Object.entries(uploads.statuses).sort().map(([k, n]) => `${n}× ${k}`).join(', ')
+        const summary = `${fmt(uploads.storedPerSecond, 1)} uploads/s stored (${fmt(uploads.imageMiB, 1)} MiB each; answers ${answers}), ` +
+          `RSS ${fmt(rssBefore, 0)} MiB before, ${fmt(uploads.peakRssMiB, 0)} MiB at most`
+        rows.push({
+          scenario: `GET /users/me ~200 req/s, ${UPLOADERS} uploaders, ${label}`,
+          server: 'inkwell',
+          ...duringUploads,
+          cpuUs: NaN,
+          rssMiB: uploads.peakRssMiB,
+          note: summary
+        })
+        log(`  GET /users/me paced probe during ${UPLOADERS} parallel 5 MB uploads, ${label} (${summary}): ` +
+          `p50 ${fmt(duringUploads.p50, 2)} ms, p99 ${fmt(duringUploads.p99, 2)} ms` +
+          (duringUploads.non2xx + duringUploads.errors > 0 ? `  !! ${duringUploads.non2xx} non-2xx, ${duringUploads.errors} errors` : ''))
+      }
     }
   } finally {
     for (const server of servers) await server.stop()
@@ -368,7 +403,7 @@ async function scenarios (): Promise<void> {
   }
 
   log('\n' + table(rows))
-  for (const r of rows) if (r.note !== undefined && r.server !== 'inkwell') log(`${r.scenario}, ${r.server}: ${r.note}`)
+  for (const r of rows) if (r.note !== undefined) log(`${r.scenario}, ${r.server}: ${r.note}`)
   const out = args.out ?? join(root, 'bench', postgres ? 'results-postgres.json' : 'results.json')
   writeFileSync(out, JSON.stringify({
     date: new Date().toISOString(),
@@ -381,7 +416,9 @@ async function scenarios (): Promise<void> {
       ...r,
       vsReference: ratio(rows, r, 'reference') || undefined,
       vsReferenceCached: ratio(rows, r, 'reference+cache') || undefined,
-      vsBareReference: ratio(rows, r, 'bare reference') || undefined
+      vsBareReference: ratio(rows, r, 'bare reference') || undefined,
+      cpuVsReference: ratio(rows, r, 'reference', true) || undefined,
+      cpuVsReferenceCached: ratio(rows, r, 'reference+cache', true) || undefined
     }))
   }, null, 2) + '\n')
   log(`\nwritten to ${out}`)
