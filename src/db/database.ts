@@ -46,9 +46,10 @@ export interface Database {
   /**
    * A read prepared once whose rows come back as arrays, one value per selected field in the order of
    * the select, straight from the driver: drizzle still writes the SQL, but does not map every cell
-   * of every row (a sixth of a page of posts' CPU; bench/PROFILING.md). Only for selects whose values
-   * the driver already returns as the domain wants them (integers, text, 0/1). `sql.placeholder(name)`
-   * values come from `values`. Never inside a transaction.
+   * of every row (a sixth of a page of posts' CPU; bench/PROFILING.md). The values are the driver's:
+   * integers and text as the domain wants them, but booleans 0/1 on SQLite and true/false on
+   * PostgreSQL (read them with Boolean()). `sql.placeholder(name)` values come from `values`. Never
+   * inside a transaction.
    */
   preparedRows: (key: string, build: (q: Query, t: Tables) => BuiltQuery) => (values: Record<string, unknown>) => Promise<unknown[][]>
   /** Whether an error is a unique-constraint violation (a duplicate email → 409). */
