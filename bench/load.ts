@@ -3,7 +3,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { Agent, request as httpRequest } from 'node:http'
 import { createServer } from 'node:net'
+import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 
 export interface LoadResult {
@@ -282,4 +284,36 @@ export async function startServer (name: string, args: string[], env: Record<str
       started.delete(child)
     }
   }
+}
+
+export interface UploadStormResult {
+  /** Answers by status (`error`: no answer), uploads stored a second, the image's size, the peak RSS. */
+  statuses: Record<string, number>
+  storedPerSecond: number
+  imageMiB: number
+  peakRssMiB: number
+}
+
+/**
+ * Avatar uploads kept in flight by another process (bench/upload-storm.ts), so that building and
+ * sending 5 MB bodies does not delay this process's probe: `tokens[i % tokens.length]` for uploader i.
+ * The server's resident memory is sampled every 100 ms meanwhile.
+ */
+export function uploadStorm (server: Server, tokens: string[], options: { uploaders: number, seconds: number }): Promise<UploadStormResult> {
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'upload-storm.ts')
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, STORM: JSON.stringify({ url: server.url, tokens, ...options }) }
+  })
+  let out = ''
+  child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
+  let peakRssMiB = 0
+  const sampler = setInterval(() => { peakRssMiB = Math.max(peakRssMiB, rssMiB(server.pid)) }, 100)
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => {
+      clearInterval(sampler)
+      if (code !== 0) return reject(new Error(`upload storm exited with ${code}: ${out}`))
+      resolve({ ...JSON.parse(out) as Omit<UploadStormResult, 'peakRssMiB'>, peakRssMiB })
+    })
+  })
 }

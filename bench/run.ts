@@ -9,6 +9,10 @@
 //                                     the same table on PostgreSQL (--database-url, default
 //                                     postgres://postgres@127.0.0.1:5432/inkwell_bench, dropped and
 //                                     recreated), plus rows for two Inkwell processes on that database
+//   npm run bench -- --rounds 3 --ratios-only
+//                                     the rows compared with the reference only, measured 3 times with
+//                                     the servers interleaved (the order alternating): medians, and the
+//                                     median of each round's ratio, for a machine that is not quiet
 //   options: --connections N (50), --skip-build, --keep (leave the database behind),
 //            --scale-max N (1000000), --out FILE (bench/results.json, bench/results-postgres.json,
 //            or bench/scale-results.json)
@@ -17,8 +21,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
-import { cpuSeconds, hasTaskset, load, loadMany, pinSelf, postgresCpuSeconds, probe, rssMiB, startServer, type LoadRequest, type LoadResult, type Server } from './load.js'
+import { isDeepStrictEqual, parseArgs } from 'node:util'
+import { cpuSeconds, hasTaskset, load, loadMany, pinSelf, postgresCpuSeconds, probe, rssMiB, startServer, uploadStorm, type LoadRequest, type LoadResult, type Server } from './load.js'
 import { BENCH_PASSWORD, benchUsername, dropPostgres, growPosts, seedDatabase, seedPostgres } from './seed.js'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -33,7 +37,9 @@ const { values: args } = parseArgs({
     keep: { type: 'boolean', default: false },
     engine: { type: 'string', default: 'sqlite' },
     'database-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/inkwell_bench' },
-    out: { type: 'string' }
+    out: { type: 'string' },
+    rounds: { type: 'string', default: '1' },
+    'ratios-only': { type: 'boolean', default: false }
   }
 })
 
@@ -46,6 +52,7 @@ function positive (name: string, raw: string, max: number): number {
 const seconds = positive('duration', args.duration, 120)
 const connections = positive('connections', args.connections, 1000)
 const scaleMax = positive('scale-max', args['scale-max'], 1_000_000)
+const rounds = positive('rounds', args.rounds, 50)
 if (args.engine !== 'sqlite' && args.engine !== 'postgres') throw new Error(`--engine must be sqlite or postgres, got ${args.engine}`)
 const postgres = args.engine === 'postgres'
 if (postgres && args.scale) throw new Error('--scale runs on SQLite only')
@@ -88,8 +95,9 @@ function serverEnv (dir: string, database: string): Record<string, string> {
 const startInkwell = (dir: string, database: string) =>
   startServer('inkwell', [join(root, 'dist/src/server.js')], serverEnv(dir, database), serverCore)
 
-const startReference = (dir: string, database: string, cache: boolean) =>
-  startServer(cache ? 'reference+cache' : 'reference', [join(root, 'dist/bench/reference-server.js'), ...(cache ? ['--cache'] : [])],
+const startReference = (dir: string, database: string, cache: boolean, bare = false) =>
+  startServer(bare ? 'bare reference' : cache ? 'reference+cache' : 'reference',
+    [join(root, 'dist/bench/reference-server.js'), ...(cache ? ['--cache'] : []), ...(bare ? ['--bare'] : [])],
     serverEnv(dir, database), serverCore)
 
 async function token (server: Server, n: number): Promise<string> {
@@ -113,6 +121,22 @@ async function check (server: Server, req: LoadRequest, expect: (status: number,
   if (!expect(res.status, body)) throw new Error(`${server.name} ${req.method ?? 'GET'} ${req.path}: unexpected ${res.status} ${body.slice(0, 300)}`)
 }
 
+const UPLOADERS = 30
+
+/** Fails loudly unless both servers answer `req` alike: the same JSON value and the same headers. */
+async function sameResponse (a: Server, b: Server, req: LoadRequest): Promise<void> {
+  const fetchOne = async (server: Server) => {
+    const res = await fetch(server.url + req.path, { headers: req.headers ?? {} })
+    const headers = [...res.headers].filter(([name]) => name !== 'date').map(([name, value]) => name === 'x-request-id' ? `${name}: <uuid>` : `${name}: ${value}`)
+    return { status: res.status, body: JSON.parse(await res.text()) as unknown, headers: headers.sort() }
+  }
+  const [x, y] = [await fetchOne(a), await fetchOne(b)]
+  const same = (p: unknown, q: unknown) => isDeepStrictEqual(p, q)
+  if (x.status !== y.status || !same(x.body, y.body) || !same(x.headers, y.headers)) {
+    throw new Error(`${a.name} and ${b.name} answer ${req.path} differently:\n${JSON.stringify(x).slice(0, 2000)}\n${JSON.stringify(y).slice(0, 2000)}`)
+  }
+}
+
 interface Row extends LoadResult {
   scenario: string
   server: string
@@ -122,21 +146,39 @@ interface Row extends LoadResult {
   /** PostgreSQL's CPU time (every postgres process) per 2xx response, microseconds. */
   dbCpuUs?: number
   note?: string
+  /** With --rounds: each round's req/s, and each round's ratio to the references (inkwell rows). */
+  roundsRps?: number[]
+  roundRatios?: Record<string, number[]>
+  /** The same, of CPU time per response (the reference's over Inkwell's: above 1 when Inkwell spends less). */
+  roundCpuRatios?: Record<string, number[]>
 }
 
 const fmt = (n: number, digits = 1) => Number.isFinite(n) ? n.toFixed(digits) : '-'
 
-function ratio (rows: Row[], row: Row, server: string): string {
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid] as number : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
+}
+
+/**
+ * Inkwell's req/s against a reference's (`cpu`: the reference's CPU per response against Inkwell's,
+ * which a busy machine disturbs less): with rounds, the median of the ratios of the same round.
+ */
+function ratio (rows: Row[], row: Row, server: string, cpu = false): string {
   if (row.server !== 'inkwell') return ''
+  const paired = (cpu ? row.roundCpuRatios : row.roundRatios)?.[server]
+  if (paired !== undefined) return `${median(paired).toFixed(2)}×`
   const ref = rows.find((r) => r.scenario === row.scenario && r.server === server)
-  return ref === undefined ? '' : `${(row.rps / ref.rps).toFixed(2)}×`
+  return ref === undefined ? '' : `${(cpu ? ref.cpuUs / row.cpuUs : row.rps / ref.rps).toFixed(2)}×`
 }
 
 function table (rows: Row[]): string {
-  const header = ['scenario', 'server', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', ...(postgres ? ['DB µs/req'] : []), 'RSS MiB', '× ref', '× ref+cache']
+  const header = ['scenario', 'server', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', ...(postgres ? ['DB µs/req'] : []), 'RSS MiB', '× ref', '× ref+cache', '× bare ref', 'CPU × ref', 'CPU × ref+cache']
   const body = rows.map((r) => [
     r.scenario, r.server, fmt(r.rps, 0), fmt(r.p50, 2), fmt(r.p99, 2), fmt(r.cpuUs, 0), ...(postgres ? [fmt(r.dbCpuUs ?? NaN, 0)] : []),
-    fmt(r.rssMiB, 0), ratio(rows, r, 'reference'), ratio(rows, r, 'reference+cache')
+    fmt(r.rssMiB, 0), ratio(rows, r, 'reference'), ratio(rows, r, 'reference+cache'), ratio(rows, r, 'bare reference'),
+    ratio(rows, r, 'reference', true), ratio(rows, r, 'reference+cache', true)
   ])
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((cells) => (cells[i] as string).length)))
   const line = (cells: string[]) => '| ' + cells.map((c, i) => i >= 2 ? c.padStart(widths[i] as number) : c.padEnd(widths[i] as number)).join(' | ') + ' |'
@@ -170,6 +212,9 @@ async function scenarios (): Promise<void> {
     servers.push(reference)
     const referenceCached = await startReference(dir, database, true)
     servers.push(referenceCached)
+    // The reference without Inkwell's headers and logger: what those cost, shown beside the fair ratio.
+    const bareReference = await startReference(dir, database, false, true)
+    servers.push(bareReference)
     log(`servers: ${servers.map((s) => `${s.name} pid ${s.pid}`).join(', ')}; ${machine().pinning}`)
 
     // Real sessions, logged in through Inkwell; the reference servers read the same database.
@@ -229,64 +274,126 @@ async function scenarios (): Promise<void> {
       return row
     }
 
-    log(`\n${seconds} s per scenario after ${WARMUP_SECONDS} s of warm-up, ${connections} connections`)
-    for (const server of [inkwell, reference]) {
-      await check(server, health[0] as LoadRequest, (s) => s === 200)
-      await measure('GET /health', server, health)
-    }
-    for (const server of [inkwell, reference, referenceCached]) {
-      await check(server, me[0] as LoadRequest, (s, b) => isJson(s, b, (v) => v.username === benchUsername(1)))
-      await measure('GET /users/me', server, me)
-    }
-    for (const server of [inkwell, reference]) {
-      await check(server, postsAnonymous[0] as LoadRequest, (s, b) => isJson(s, b, (v) => fullPage(v) && !('liked' in ((v.items as object[])[0] ?? {}))))
-      await measure('GET /posts?limit=20 anonymous', server, postsAnonymous)
-    }
-    for (const server of [inkwell, reference]) {
-      await check(server, postsToken[0] as LoadRequest, (s, b) => isJson(s, b, likedPage))
-      await measure('GET /posts?limit=20 with token', server, postsToken)
-    }
-    if (postgres) {
-      // A second Inkwell process on the same database (pinned like the first), the load split over
-      // both: what sharing PostgreSQL costs. Its RSS and CPU columns add up both processes.
-      const second = await startInkwell(dir, database)
-      servers.push(second)
-      log(`  second inkwell process: pid ${second.pid}`)
-      const pair = [inkwell, second]
-      for (const [scenario, requests] of [['GET /users/me', me], ['GET /posts?limit=20 with token', postsToken]] as const) {
-        await check(second, requests[0] as LoadRequest, (s) => s === 200)
-        const one = rows.find((r) => r.scenario === scenario && r.server === 'inkwell') as Row
-        const two = await measure(scenario, pair, [...requests])
-        two.note = `${(two.rps / one.rps).toFixed(2)}× the req/s of one process`
+    log(`\n${seconds} s per scenario after ${WARMUP_SECONDS} s of warm-up, ${connections} connections` +
+      (rounds > 1 ? `, ${rounds} rounds with the servers interleaved` : ''))
+    // The reference answers the same response as Inkwell (bench/reference-server.ts): checked here,
+    // bodies as JSON values (key order aside) and every header but the date and the request id's value.
+    const meCheck = (s: number, b: string) => isJson(s, b, (v) => v.username === benchUsername(1))
+    const anonymousCheck = (s: number, b: string) => isJson(s, b, (v) => fullPage(v) && !('liked' in ((v.items as object[])[0] ?? {})))
+    const tokenCheck = (s: number, b: string) => isJson(s, b, likedPage)
+    const compared: Array<[string, LoadRequest[], Server[], (status: number, body: string) => boolean]> = [
+      ['GET /health', health, [inkwell, reference, bareReference], (s) => s === 200],
+      ['GET /users/me', me, [inkwell, reference, referenceCached, bareReference], meCheck],
+      ['GET /posts?limit=20 anonymous', postsAnonymous, [inkwell, reference, bareReference], anonymousCheck],
+      ['GET /posts?limit=20 with token', postsToken, [inkwell, reference, bareReference], tokenCheck]
+    ]
+    for (const [scenario, requests, group, expect] of compared) {
+      for (const server of group) await check(server, requests[0] as LoadRequest, expect)
+      await sameResponse(inkwell, reference, requests[0] as LoadRequest)
+      const perServer = new Map<string, Row[]>()
+      for (let round = 0; round < rounds; round++) {
+        // Alternate the order, so neither side always runs first after a change of load on the machine.
+        for (const server of round % 2 === 0 ? group : [...group].reverse()) {
+          const row = await measure(scenario, server, requests)
+          rows.pop()
+          perServer.set(server.name, [...perServer.get(server.name) ?? [], row])
+        }
+      }
+      for (const server of group) {
+        const measured = perServer.get(server.name) as Row[]
+        const first = measured[0] as Row
+        const row: Row = rounds === 1
+          ? first
+          : {
+              ...first,
+              rps: median(measured.map((r) => r.rps)),
+              p50: median(measured.map((r) => r.p50)),
+              p99: median(measured.map((r) => r.p99)),
+              cpuUs: median(measured.map((r) => r.cpuUs)),
+              rssMiB: Math.max(...measured.map((r) => r.rssMiB)),
+              ok: measured.reduce((n, r) => n + r.ok, 0),
+              non2xx: measured.reduce((n, r) => n + r.non2xx, 0),
+              errors: measured.reduce((n, r) => n + r.errors, 0),
+              roundsRps: measured.map((r) => Math.round(r.rps))
+            }
+        if (server === inkwell && rounds > 1) {
+          const others = group.filter((s) => s !== inkwell)
+          const paired = (s: Server, i: number) => (perServer.get(s.name) as Row[])[i] as Row
+          row.roundRatios = Object.fromEntries(others.map((s) => [s.name, measured.map((r, i) => r.rps / paired(s, i).rps)]))
+          row.roundCpuRatios = Object.fromEntries(others.map((s) => [s.name, measured.map((r, i) => paired(s, i).cpuUs / r.cpuUs)]))
+        }
+        rows.push(row)
       }
     }
-    await check(inkwell, patch[0] as LoadRequest, (s, b) => isJson(s, b, (v) => v.id === 1))
-    await measure('PATCH /posts/{id} (owner)', inkwell, patch)
-    await check(inkwell, login[0] as LoadRequest, (s) => s === 200)
-    await measure('POST /auth/token (argon2)', inkwell, login)
+    // --ratios-only stops here: the rows without a reference (writes, logins, the storm) take long.
+    if (!args['ratios-only']) {
+      if (postgres) {
+        // A second Inkwell process on the same database (pinned like the first), the load split over
+        // both: what sharing PostgreSQL costs. Its RSS and CPU columns add up both processes.
+        const second = await startInkwell(dir, database)
+        servers.push(second)
+        log(`  second inkwell process: pid ${second.pid}`)
+        const pair = [inkwell, second]
+        for (const [scenario, requests] of [['GET /users/me', me], ['GET /posts?limit=20 with token', postsToken]] as const) {
+          await check(second, requests[0] as LoadRequest, (s) => s === 200)
+          const one = rows.find((r) => r.scenario === scenario && r.server === 'inkwell') as Row
+          const two = await measure(scenario, pair, [...requests])
+          two.note = `${(two.rps / one.rps).toFixed(2)}× the req/s of one process`
+        }
+      }
+      await check(inkwell, patch[0] as LoadRequest, (s, b) => isJson(s, b, (v) => v.id === 1))
+      await measure('PATCH /posts/{id} (owner)', inkwell, patch)
+      await check(inkwell, login[0] as LoadRequest, (s) => s === 200)
+      await measure('POST /auth/token (argon2)', inkwell, login)
 
-    // The latency of ordinary requests while logins saturate the thread pool: a paced probe
-    // (4 clients, one request each every 20 ms: about 200 req/s), alone and then during a storm.
-    const probeOptions = { workers: 4, intervalMs: 20, seconds }
-    await probe(inkwell.url, me[0] as LoadRequest, { ...probeOptions, seconds: 1 })
-    const alone = await probe(inkwell.url, me[0] as LoadRequest, probeOptions)
-    // (No CPU per request for the paced probes: at 200 req/s timers and idle work would dominate it.)
-    rows.push({ scenario: 'GET /users/me ~200 req/s, alone', server: 'inkwell', ...alone, cpuUs: NaN, rssMiB: rssMiB(inkwell.pid) })
-    log(`  GET /users/me paced probe, no other load: p50 ${fmt(alone.p50, 2)} ms, p99 ${fmt(alone.p99, 2)} ms`)
-    const storm = load(inkwell.url, login, { connections, seconds: seconds + 2 })
-    await new Promise((resolve) => setTimeout(resolve, 1000))
-    const during = await probe(inkwell.url, me[0] as LoadRequest, probeOptions)
-    const stormResult = await storm
-    rows.push({
-      scenario: 'GET /users/me ~200 req/s, login storm',
-      server: 'inkwell',
-      ...during,
-      cpuUs: NaN,
-      rssMiB: rssMiB(inkwell.pid),
-      note: `${fmt(stormResult.rps, 0)} logins/s alongside (${connections} connections)`
-    })
-    log(`  GET /users/me paced probe during a login storm (${fmt(stormResult.rps, 0)} logins/s): p50 ${fmt(during.p50, 2)} ms, p99 ${fmt(during.p99, 2)} ms` +
-      (during.non2xx + during.errors > 0 ? `  !! ${during.non2xx} non-2xx, ${during.errors} errors` : ''))
+      // The latency of ordinary requests while logins saturate the thread pool: a paced probe
+      // (4 clients, one request each every 20 ms: about 200 req/s), alone and then during a storm.
+      const probeOptions = { workers: 4, intervalMs: 20, seconds }
+      await probe(inkwell.url, me[0] as LoadRequest, { ...probeOptions, seconds: 1 })
+      const alone = await probe(inkwell.url, me[0] as LoadRequest, probeOptions)
+      // (No CPU per request for the paced probes: at 200 req/s timers and idle work would dominate it.)
+      rows.push({ scenario: 'GET /users/me ~200 req/s, alone', server: 'inkwell', ...alone, cpuUs: NaN, rssMiB: rssMiB(inkwell.pid) })
+      log(`  GET /users/me paced probe, no other load: p50 ${fmt(alone.p50, 2)} ms, p99 ${fmt(alone.p99, 2)} ms`)
+      const storm = load(inkwell.url, login, { connections, seconds: seconds + 2 })
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+      const during = await probe(inkwell.url, me[0] as LoadRequest, probeOptions)
+      const stormResult = await storm
+      rows.push({
+        scenario: 'GET /users/me ~200 req/s, login storm',
+        server: 'inkwell',
+        ...during,
+        cpuUs: NaN,
+        rssMiB: rssMiB(inkwell.pid),
+        note: `${fmt(stormResult.rps, 0)} logins/s alongside (${connections} connections)`
+      })
+      log(`  GET /users/me paced probe during a login storm (${fmt(stormResult.rps, 0)} logins/s): p50 ${fmt(during.p50, 2)} ms, p99 ${fmt(during.p99, 2)} ms` +
+        (during.non2xx + during.errors > 0 ? `  !! ${during.non2xx} non-2xx, ${during.errors} errors` : ''))
+
+      // The same probe while UPLOADERS clients keep uploading a 5 MB image (issue 13: the latency of
+      // everyone else during an upload storm): all as one user, then spread over the other token users.
+      // The caps' refusals (429 per user, 503 in all, with Retry-After) are counted, not failures.
+      for (const [label, uploadTokens] of [['one user', [tokens[1] as string]], [`${TOKEN_USERS - 1} users`, tokens.slice(1)]] as const) {
+        const rssBefore = rssMiB(inkwell.pid)
+        const storm = uploadStorm(inkwell, [...uploadTokens], { uploaders: UPLOADERS, seconds: seconds + 3 })
+        await new Promise((resolve) => setTimeout(resolve, 1500))
+        const duringUploads = await probe(inkwell.url, me[0] as LoadRequest, probeOptions)
+        const uploads = await storm
+        const answers = Object.entries(uploads.statuses).sort().map(([k, n]) => `${n}× ${k}`).join(', ')
+        const summary = `${fmt(uploads.storedPerSecond, 1)} uploads/s stored (${fmt(uploads.imageMiB, 1)} MiB each; answers ${answers}), ` +
+          `RSS ${fmt(rssBefore, 0)} MiB before, ${fmt(uploads.peakRssMiB, 0)} MiB at most`
+        rows.push({
+          scenario: `GET /users/me ~200 req/s, ${UPLOADERS} uploaders, ${label}`,
+          server: 'inkwell',
+          ...duringUploads,
+          cpuUs: NaN,
+          rssMiB: uploads.peakRssMiB,
+          note: summary
+        })
+        log(`  GET /users/me paced probe during ${UPLOADERS} parallel 5 MB uploads, ${label} (${summary}): ` +
+          `p50 ${fmt(duringUploads.p50, 2)} ms, p99 ${fmt(duringUploads.p99, 2)} ms` +
+          (duringUploads.non2xx + duringUploads.errors > 0 ? `  !! ${duringUploads.non2xx} non-2xx, ${duringUploads.errors} errors` : ''))
+      }
+    }
   } finally {
     for (const server of servers) await server.stop()
     if (!args.keep) {
@@ -296,19 +403,22 @@ async function scenarios (): Promise<void> {
   }
 
   log('\n' + table(rows))
-  for (const r of rows) if (r.note !== undefined && r.server !== 'inkwell') log(`${r.scenario}, ${r.server}: ${r.note}`)
+  for (const r of rows) if (r.note !== undefined) log(`${r.scenario}, ${r.server}: ${r.note}`)
   const out = args.out ?? join(root, 'bench', postgres ? 'results-postgres.json' : 'results.json')
   writeFileSync(out, JSON.stringify({
     date: new Date().toISOString(),
     machine: machine(),
     settings: {
       ...(postgres && { engine: 'postgres', databaseUrl: database, poolSizePerProcess: 10 }),
-      seconds, warmupSeconds: WARMUP_SECONDS, connections, seed: SEED, tokenUsers: TOKEN_USERS
+      seconds, warmupSeconds: WARMUP_SECONDS, connections, seed: SEED, tokenUsers: TOKEN_USERS, rounds
     },
     rows: rows.map((r) => ({
       ...r,
       vsReference: ratio(rows, r, 'reference') || undefined,
-      vsReferenceCached: ratio(rows, r, 'reference+cache') || undefined
+      vsReferenceCached: ratio(rows, r, 'reference+cache') || undefined,
+      vsBareReference: ratio(rows, r, 'bare reference') || undefined,
+      cpuVsReference: ratio(rows, r, 'reference', true) || undefined,
+      cpuVsReferenceCached: ratio(rows, r, 'reference+cache', true) || undefined
     }))
   }, null, 2) + '\n')
   log(`\nwritten to ${out}`)
@@ -341,6 +451,11 @@ async function scale (): Promise<void> {
           if (skip < size - 20) requests.push([`GET /posts?limit=20&skip=${skip}`, { path: `/posts?limit=20&skip=${skip}` }])
         }
         requests.push(['GET /posts?limit=20, last page', { path: `/posts?limit=20&skip=${size - 20}` }])
+        // The same last page by cursor: the next_cursor of the page before it (one deep skip, not measured).
+        const beforeLast = await fetch(`${server.url}/posts?limit=20&skip=${size - 40}`)
+        const cursor = ((await beforeLast.json()) as { next_cursor: string | null }).next_cursor
+        if (cursor === null) throw new Error('the page before the last answered no next_cursor')
+        requests.push(['GET /posts?limit=20&cursor=…, last page', { path: `/posts?limit=20&cursor=${cursor}` }])
         for (const [name, req] of requests) {
           // Sequential requests on one connection: latency without queueing. Bounded in count and time.
           await probe(server.url, req, { workers: 1, intervalMs: 0, seconds: 1, maxRequests: 20 })

@@ -629,6 +629,7 @@ export interface components {
         PostAuthor: {
             id: number;
             username: string;
+            /** @description Path of the author's profile picture on this server, or null */
             avatar_url: string | null;
         };
         /**
@@ -669,6 +670,7 @@ export interface components {
         };
         /**
          * PostPage
+         * @description `total` counts the whole list, also on a page asked for by cursor; `has_more` says whether items follow this page
          * @example {
          *       "items": [
          *         {
@@ -689,15 +691,21 @@ export interface components {
          *       "total": 1,
          *       "skip": 0,
          *       "limit": 20,
-         *       "has_more": false
+         *       "has_more": false,
+         *       "next_cursor": null
          *     }
          */
         PostPage: {
             items: components["schemas"]["Post"][];
+            /** @description Items in the whole list */
             total: number;
+            /** @description The `skip` of the request: 0 on a page asked for by cursor, whose position in the list is not counted */
             skip: number;
             limit: number;
+            /** @description Whether items follow this page */
             has_more: boolean;
+            /** @description Pass as `cursor` for the page after this one; null on the last page (then `has_more` is false) */
+            next_cursor: string | null;
         };
         /**
          * AdminUser
@@ -730,9 +738,11 @@ export interface components {
         /** AdminUserPage */
         AdminUserPage: {
             items: components["schemas"]["AdminUser"][];
+            /** @description Items in the whole list */
             total: number;
             skip: number;
             limit: number;
+            /** @description Whether items follow this page */
             has_more: boolean;
         };
         /** AuditEntry */
@@ -758,9 +768,11 @@ export interface components {
         /** AuditPage */
         AuditPage: {
             items: components["schemas"]["AuditEntry"][];
+            /** @description Items in the whole list */
             total: number;
             skip: number;
             limit: number;
+            /** @description Whether items follow this page */
             has_more: boolean;
         };
         /**
@@ -799,9 +811,11 @@ export interface components {
         /** SessionPage */
         SessionPage: {
             items: components["schemas"]["Session"][];
+            /** @description Items in the whole list */
             total: number;
             skip: number;
             limit: number;
+            /** @description Whether items follow this page */
             has_more: boolean;
         };
         /**
@@ -1628,10 +1642,12 @@ export interface operations {
     listUserPosts: {
         parameters: {
             query?: {
-                /** @description Items to skip */
+                /** @description Items to skip from the start of the list. Not with `cursor` (a `skip` above 0 beside a cursor is a 400): deep pages are cheaper by cursor */
                 skip?: number;
                 /** @description Items per page, 1 to 100 */
                 limit?: number;
+                /** @description Opaque: the `next_cursor` of the previous page of this same list. The page starts right after the last item that page showed, at the same cost at any depth; posts created since do not appear, and deleted ones are not skipped over twice. A cursor the server did not issue for this list (edited, cut short, from another list) is a 400 */
+                cursor?: string;
             };
             header?: never;
             path: {
@@ -1650,7 +1666,7 @@ export interface operations {
                     "application/json": components["schemas"]["PostPage"];
                 };
             };
-            /** @description Invalid id, or invalid or repeated skip/limit */
+            /** @description Invalid id, invalid or repeated skip/limit/cursor, a cursor this list did not issue, or a cursor with skip */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2081,10 +2097,12 @@ export interface operations {
     listPosts: {
         parameters: {
             query?: {
-                /** @description Items to skip */
+                /** @description Items to skip from the start of the list. Not with `cursor` (a `skip` above 0 beside a cursor is a 400): deep pages are cheaper by cursor */
                 skip?: number;
                 /** @description Items per page, 1 to 100 */
                 limit?: number;
+                /** @description Opaque: the `next_cursor` of the previous page of this same list. The page starts right after the last item that page showed, at the same cost at any depth; posts created since do not appear, and deleted ones are not skipped over twice. A cursor the server did not issue for this list (edited, cut short, from another list) is a 400 */
+                cursor?: string;
             };
             header?: never;
             path?: never;
@@ -2101,7 +2119,7 @@ export interface operations {
                     "application/json": components["schemas"]["PostPage"];
                 };
             };
-            /** @description Invalid or repeated skip/limit */
+            /** @description Invalid or repeated skip/limit/cursor, a cursor this list did not issue, or a cursor with skip */
             400: {
                 headers: {
                     [name: string]: unknown;

@@ -30,7 +30,11 @@ const LINGER_MS = 30_000
 function lingerOnUnreadBody (request: FastifyRequest, reply: FastifyReply): void {
   const raw = request.raw
   if (raw.complete || raw.destroyed) return
+  // Fastify's parser asked for `Connection: close` on the reply; a close set on the raw response (a
+  // drain or shutdown under way: plugins/graceful.ts, Fastify's own) stays.
+  const closing = reply.raw.getHeader('connection')
   reply.removeHeader('connection')
+  if (closing !== undefined) reply.raw.setHeader('connection', closing)
   let seen = 0
   // Destroying an unfinished request destroys its socket; under app.inject() there is no real socket.
   const cut = () => { raw.destroy() }

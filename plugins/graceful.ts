@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import fp from 'fastify-plugin'
 
 declare module 'fastify' {
@@ -11,19 +12,29 @@ declare module 'fastify' {
   }
 }
 
+/** Node closes the connection after a response that says `Connection: close`. */
+function closeAfterResponse (_request: IncomingMessage, response: ServerResponse): void {
+  response.setHeader('connection', 'close')
+}
+
 /**
  * While the server drains on shutdown, every response says `Connection: close`, so a client that
  * keeps its connection alive lets go after its in-flight request instead of holding close open.
+ * The header is set by a listener of the HTTP server added when the drain starts (first, before
+ * Fastify's), so requests pay nothing for it the rest of the time. Responses already under way when it
+ * starts are not changed: their connections are closed with the idle ones at the end.
  */
 export default fp(async (app) => {
   let closing = false
-  app.decorate('drain', async (ms: number) => {
+  const startClosing = () => {
+    if (closing) return
     closing = true
+    app.server.prependListener('request', closeAfterResponse)
+  }
+  app.decorate('drain', async (ms: number) => {
+    startClosing()
     app.server.closeIdleConnections()
     await new Promise((resolve) => setTimeout(resolve, ms))
   })
-  app.addHook('preClose', async () => { closing = true })
-  app.addHook('onSend', async (_request, reply) => {
-    if (closing) reply.header('connection', 'close')
-  })
+  app.addHook('preClose', async () => { startClosing() })
 }, { name: 'graceful' })

@@ -1,6 +1,6 @@
 import fastifyCors from '@fastify/cors'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, onRequestHookHandler } from 'fastify'
 import helmet, { type HelmetOptions } from 'helmet'
 import fp from 'fastify-plugin'
 
@@ -68,12 +68,24 @@ async function securityPlugin (app: FastifyInstance) {
 
   // onRequest, so that errors (404, 401, 413...) carry the headers too. A request with credentials
   // gets a private answer: no cache may keep it. The request id ties a response to its log lines.
+  // Nothing here reads the route (request.routeOptions builds an object on every access): Swagger UI's
+  // routes swap in their own policy with a hook of their own, added as they are declared.
   app.addHook('onRequest', (request, reply, done) => {
-    const url = request.routeOptions.url
-    reply.headers(url !== undefined && (url === DOCS_PREFIX || url.startsWith(`${DOCS_PREFIX}/`)) ? docsHeaders : apiHeaders)
+    reply.headers(apiHeaders)
     reply.header('x-request-id', request.id)
     if (request.headers.authorization !== undefined) reply.header('cache-control', 'no-store')
     done()
+  })
+  const docsOnly = Object.fromEntries(Object.entries(docsHeaders).filter(([name, value]) => apiHeaders[name] !== value))
+  const useDocsHeaders: onRequestHookHandler = (_request, reply, done) => {
+    reply.headers(docsOnly)
+    done()
+  }
+  app.addHook('onRoute', (route) => {
+    if (route.url !== DOCS_PREFIX && !route.url.startsWith(`${DOCS_PREFIX}/`)) return
+    const own = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]
+    // Route hooks run after the instance's: these headers replace the API's.
+    route.onRequest = [...own, useDocsHeaders]
   })
 
   // Closed by default: without CORS_ORIGINS no Access-Control-* header is ever sent.

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import { Id, pageOf, ref, Timestamp } from './common.js'
+import { Id, NullableInteger, NullableString, pageOf, ref, Timestamp } from './common.js'
 import { Role, UserPrivate } from './users.js'
 
 export const AdminUser = Type.Object({ ...UserPrivate.properties, updated_at: Timestamp },
@@ -14,11 +14,11 @@ export const AdminUserChange = Type.Object({
 
 export const AuditEntry = Type.Object({
   id: Id,
-  actor_id: Type.Union([Type.Integer(), Type.Null()], { description: 'Who acted; kept after that user is deleted' }),
+  actor_id: NullableInteger({ description: 'Who acted; kept after that user is deleted' }),
   action: Type.String({ examples: ['user.role_change'] }),
   target_type: Type.String({ examples: ['user'] }),
-  target_id: Type.Union([Type.Integer(), Type.Null()]),
-  ip: Type.Union([Type.String(), Type.Null()]),
+  target_id: NullableInteger(),
+  ip: NullableString(),
   details: Type.Record(Type.String(), Type.Unknown()),
   created_at: Timestamp
 }, { $id: 'AuditEntry', title: 'AuditEntry' })

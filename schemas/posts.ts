@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import { Id, pageOf, ref, Timestamp } from './common.js'
+import { cursorPageOf, Id, NullableString, ref, Timestamp } from './common.js'
 
 // At least one character that is not white space.
 const NOT_BLANK = '\\S'
@@ -18,7 +18,7 @@ const POST_EXAMPLE = {
 export const PostAuthor = Type.Object({
   id: Id,
   username: Type.String(),
-  avatar_url: Type.Union([Type.String(), Type.Null()])
+  avatar_url: NullableString({ description: 'Path of the author\'s profile picture on this server, or null' })
 }, { $id: 'PostAuthor', title: 'PostAuthor' })
 
 export const Post = Type.Object({
@@ -32,7 +32,7 @@ export const Post = Type.Object({
   updated_at: Timestamp
 }, { $id: 'Post', title: 'Post', examples: [POST_EXAMPLE] })
 
-export const PostPage = pageOf(Post, 'PostPage', [{ items: [POST_EXAMPLE], total: 1, skip: 0, limit: 20, has_more: false }])
+export const PostPage = cursorPageOf(Post, 'PostPage', [{ items: [POST_EXAMPLE], total: 1, skip: 0, limit: 20, has_more: false, next_cursor: null }])
 
 const Title = Type.String({ minLength: 1, maxLength: 200, pattern: NOT_BLANK, description: '1 to 200 characters, not only white space' })
 const Content = Type.String({ minLength: 1, maxLength: 50_000, pattern: NOT_BLANK, description: '1 to 50000 characters, not only white space' })

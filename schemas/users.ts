@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox'
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../src/domain/passwords.js'
 import { PERMISSIONS } from '../src/domain/permissions.js'
 import { ROLES } from '../src/db/roles.js'
-import { Id, pageOf, ref, Timestamp } from './common.js'
+import { Id, NullableString, pageOf, ref, Timestamp } from './common.js'
 
 export const Username = Type.String({
   minLength: 3, maxLength: 32, pattern: '^[A-Za-z0-9_-]+$',
@@ -18,7 +18,7 @@ export const Role = Type.Unsafe<typeof ROLES[number]>({ type: 'string', enum: [.
 export const Permission = Type.Unsafe<typeof PERMISSIONS[number]>({
   type: 'string', enum: [...PERMISSIONS], $id: 'Permission', title: 'Permission', description: '`resource:action`'
 })
-const AvatarUrl = Type.Union([Type.String(), Type.Null()], { description: 'Path of the profile picture on this server, or null' })
+const AvatarUrl = NullableString({ description: 'Path of the profile picture on this server, or null' })
 
 export const UserPublic = Type.Object({
   id: Id,
@@ -103,8 +103,8 @@ export const Session = Type.Object({
   created_at: Timestamp,
   last_used_at: Type.String({ format: 'date-time', description: 'The last login or refresh in this session (not every request)' }),
   expires_at: Timestamp,
-  ip: Type.Union([Type.String(), Type.Null()], { description: 'The client address at login' }),
-  user_agent: Type.Union([Type.String(), Type.Null()], { description: 'The User-Agent at login' }),
+  ip: NullableString({ description: 'The client address at login' }),
+  user_agent: NullableString({ description: 'The User-Agent at login' }),
   current: Type.Boolean({ description: 'Whether the calling token belongs to this session' })
 }, { $id: 'Session', title: 'Session' })
 

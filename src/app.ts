@@ -6,6 +6,7 @@ import type { DestinationStream } from 'pino'
 import authPlugin from '../plugins/auth.js'
 import configPlugin from '../plugins/config.js'
 import countersPlugin from '../plugins/counters.js'
+import cursorsPlugin from '../plugins/cursors.js'
 import dbPlugin from '../plugins/db.js'
 import errorsPlugin from '../plugins/errors.js'
 import gracefulPlugin from '../plugins/graceful.js'
@@ -117,6 +118,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
   await app.register(validationPlugin)
   await app.register(authPlugin)
   await app.register(tokensPlugin)
+  await app.register(cursorsPlugin)
   await app.register(reauthPlugin)
   await app.register(swaggerPlugin)
   await app.register(uploadsPlugin)

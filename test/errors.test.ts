@@ -60,6 +60,27 @@ t.test('health answers 200 while the database does, 503 when it does not', async
   t.same(down.json(), { statusCode: 503, error: 'Service Unavailable', message: 'Database unavailable' })
 })
 
+t.test('the log names the client: the socket\'s peer, or behind a trusted proxy the forwarded address', async (t) => {
+  for (const [env, headers, remoteAddress, expected] of [
+    [{}, { 'x-forwarded-for': '203.0.113.9' }, '192.0.2.1', '192.0.2.1'],
+    [{ TRUST_PROXY: '192.0.2.1' }, { 'x-forwarded-for': '203.0.113.9' }, '192.0.2.1', '203.0.113.9'],
+    [{ TRUST_PROXY: '192.0.2.1' }, { 'x-forwarded-for': '203.0.113.9' }, '192.0.2.77', '192.0.2.77']
+  ] as const) {
+    let log = ''
+    const stream = new Writable({ write (chunk, _enc, done) { log += chunk.toString(); done() } })
+    const app = await build(t, { LOG_LEVEL: 'info', ...env }, { logStream: stream })
+    await app.inject({ url: '/users/me', headers: { ...headers, authorization: 'Bearer not.a.token' }, remoteAddress })
+    const lines = log.trim().split('\n').map((l) => JSON.parse(l) as { msg?: string, ip?: string, reqId?: string, req?: { remoteAddress?: string } })
+    const refused = lines.find((l) => l.msg === 'authentication refused')
+    t.equal(refused?.ip, expected, `TRUST_PROXY=${'TRUST_PROXY' in env ? env.TRUST_PROXY : '(off)'}, peer ${remoteAddress}: ip ${expected}`)
+    // The first line is written before any hook runs: it names the client in its `req` (request.ip).
+    const incoming = lines.find((l) => l.msg === 'incoming request')
+    t.equal(incoming?.req?.remoteAddress, expected, 'the incoming-request line names it too')
+    const later = lines.filter((l) => l.reqId !== undefined && l !== incoming)
+    t.ok(later.length >= 2 && later.every((l) => l.ip === expected), 'and every later line of the request (refused, completed)')
+  }
+})
+
 t.test('no token, password, hash or authorization header is ever logged', async (t) => {
   let log = ''
   const stream = new Writable({ write (chunk, _enc, done) { log += chunk.toString(); done() } })

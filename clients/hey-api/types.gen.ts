@@ -108,6 +108,9 @@ export type TokenPair = {
 export type PostAuthor = {
     id: number;
     username: string;
+    /**
+     * Path of the author's profile picture on this server, or null
+     */
     avatar_url: string | null;
 };
 
@@ -136,13 +139,28 @@ export type Post = {
 
 /**
  * PostPage
+ *
+ * `total` counts the whole list, also on a page asked for by cursor; `has_more` says whether items follow this page
  */
 export type PostPage = {
     items: Array<Post>;
+    /**
+     * Items in the whole list
+     */
     total: number;
+    /**
+     * The `skip` of the request: 0 on a page asked for by cursor, whose position in the list is not counted
+     */
     skip: number;
     limit: number;
+    /**
+     * Whether items follow this page
+     */
     has_more: boolean;
+    /**
+     * Pass as `cursor` for the page after this one; null on the last page (then `has_more` is false)
+     */
+    next_cursor: string | null;
 };
 
 /**
@@ -184,9 +202,15 @@ export type AdminUser = {
  */
 export type AdminUserPage = {
     items: Array<AdminUser>;
+    /**
+     * Items in the whole list
+     */
     total: number;
     skip: number;
     limit: number;
+    /**
+     * Whether items follow this page
+     */
     has_more: boolean;
 };
 
@@ -217,9 +241,15 @@ export type AuditEntry = {
  */
 export type AuditPage = {
     items: Array<AuditEntry>;
+    /**
+     * Items in the whole list
+     */
     total: number;
     skip: number;
     limit: number;
+    /**
+     * Whether items follow this page
+     */
     has_more: boolean;
 };
 
@@ -271,9 +301,15 @@ export type Session = {
  */
 export type SessionPage = {
     items: Array<Session>;
+    /**
+     * Items in the whole list
+     */
     total: number;
     skip: number;
     limit: number;
+    /**
+     * Whether items follow this page
+     */
     has_more: boolean;
 };
 
@@ -900,20 +936,24 @@ export type ListUserPostsData = {
     };
     query?: {
         /**
-         * Items to skip
+         * Items to skip from the start of the list. Not with `cursor` (a `skip` above 0 beside a cursor is a 400): deep pages are cheaper by cursor
          */
         skip?: number;
         /**
          * Items per page, 1 to 100
          */
         limit?: number;
+        /**
+         * Opaque: the `next_cursor` of the previous page of this same list. The page starts right after the last item that page showed, at the same cost at any depth; posts created since do not appear, and deleted ones are not skipped over twice. A cursor the server did not issue for this list (edited, cut short, from another list) is a 400
+         */
+        cursor?: string;
     };
     url: '/users/{id}/posts';
 };
 
 export type ListUserPostsErrors = {
     /**
-     * Invalid id, or invalid or repeated skip/limit
+     * Invalid id, invalid or repeated skip/limit/cursor, a cursor this list did not issue, or a cursor with skip
      */
     400: ErrorResponse;
     /**
@@ -1208,20 +1248,24 @@ export type ListPostsData = {
     path?: never;
     query?: {
         /**
-         * Items to skip
+         * Items to skip from the start of the list. Not with `cursor` (a `skip` above 0 beside a cursor is a 400): deep pages are cheaper by cursor
          */
         skip?: number;
         /**
          * Items per page, 1 to 100
          */
         limit?: number;
+        /**
+         * Opaque: the `next_cursor` of the previous page of this same list. The page starts right after the last item that page showed, at the same cost at any depth; posts created since do not appear, and deleted ones are not skipped over twice. A cursor the server did not issue for this list (edited, cut short, from another list) is a 400
+         */
+        cursor?: string;
     };
     url: '/posts';
 };
 
 export type ListPostsErrors = {
     /**
-     * Invalid or repeated skip/limit
+     * Invalid or repeated skip/limit/cursor, a cursor this list did not issue, or a cursor with skip
      */
     400: ErrorResponse;
 };

@@ -130,6 +130,9 @@ export interface TokenPair {
   expires_in: number;
 }
 
+/**
+ * Path of the author's profile picture on this server, or null
+ */
 export type PostAuthorAvatarUrl = string | null;
 
 export interface PostAuthor {
@@ -139,6 +142,7 @@ export interface PostAuthor {
    */
   id: number;
   username: string;
+  /** Path of the author's profile picture on this server, or null */
   avatar_url: PostAuthorAvatarUrl;
 }
 
@@ -161,15 +165,32 @@ export interface Post {
   updated_at: string;
 }
 
+/**
+ * Pass as `cursor` for the page after this one; null on the last page (then `has_more` is false)
+ */
+export type PostPageNextCursor = string | null;
+
+/**
+ * `total` counts the whole list, also on a page asked for by cursor; `has_more` says whether items follow this page
+ */
 export interface PostPage {
   items: Post[];
-  /** @minimum 0 */
+  /**
+   * Items in the whole list
+   * @minimum 0
+   */
   total: number;
-  /** @minimum 0 */
+  /**
+   * The `skip` of the request: 0 on a page asked for by cursor, whose position in the list is not counted
+   * @minimum 0
+   */
   skip: number;
   /** @minimum 1 */
   limit: number;
+  /** Whether items follow this page */
   has_more: boolean;
+  /** Pass as `cursor` for the page after this one; null on the last page (then `has_more` is false) */
+  next_cursor: PostPageNextCursor;
 }
 
 /**
@@ -205,12 +226,16 @@ export interface AdminUser {
 
 export interface AdminUserPage {
   items: AdminUser[];
-  /** @minimum 0 */
+  /**
+   * Items in the whole list
+   * @minimum 0
+   */
   total: number;
   /** @minimum 0 */
   skip: number;
   /** @minimum 1 */
   limit: number;
+  /** Whether items follow this page */
   has_more: boolean;
 }
 
@@ -244,12 +269,16 @@ export interface AuditEntry {
 
 export interface AuditPage {
   items: AuditEntry[];
-  /** @minimum 0 */
+  /**
+   * Items in the whole list
+   * @minimum 0
+   */
   total: number;
   /** @minimum 0 */
   skip: number;
   /** @minimum 1 */
   limit: number;
+  /** Whether items follow this page */
   has_more: boolean;
 }
 
@@ -289,12 +318,16 @@ export interface Session {
 
 export interface SessionPage {
   items: Session[];
-  /** @minimum 0 */
+  /**
+   * Items in the whole list
+   * @minimum 0
+   */
   total: number;
   /** @minimum 0 */
   skip: number;
   /** @minimum 1 */
   limit: number;
+  /** Whether items follow this page */
   has_more: boolean;
 }
 
@@ -489,7 +522,7 @@ export interface AdminUserChange {
 
 export type ListUserPostsParams = {
 /**
- * Items to skip
+ * Items to skip from the start of the list. Not with `cursor` (a `skip` above 0 beside a cursor is a 400): deep pages are cheaper by cursor
  * @minimum 0
  * @maximum 2147483647
  */
@@ -500,6 +533,13 @@ skip?: number;
  * @maximum 100
  */
 limit?: number;
+/**
+ * Opaque: the `next_cursor` of the previous page of this same list. The page starts right after the last item that page showed, at the same cost at any depth; posts created since do not appear, and deleted ones are not skipped over twice. A cursor the server did not issue for this list (edited, cut short, from another list) is a 400
+ * @minLength 1
+ * @maxLength 64
+ * @pattern ^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$
+ */
+cursor?: string;
 };
 
 export type ListSessionsParams = {
@@ -519,7 +559,7 @@ limit?: number;
 
 export type ListPostsParams = {
 /**
- * Items to skip
+ * Items to skip from the start of the list. Not with `cursor` (a `skip` above 0 beside a cursor is a 400): deep pages are cheaper by cursor
  * @minimum 0
  * @maximum 2147483647
  */
@@ -530,6 +570,13 @@ skip?: number;
  * @maximum 100
  */
 limit?: number;
+/**
+ * Opaque: the `next_cursor` of the previous page of this same list. The page starts right after the last item that page showed, at the same cost at any depth; posts created since do not appear, and deleted ones are not skipped over twice. A cursor the server did not issue for this list (edited, cut short, from another list) is a 400
+ * @minLength 1
+ * @maxLength 64
+ * @pattern ^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$
+ */
+cursor?: string;
 };
 
 export type AdminListUsersParams = {

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { userOf } from '../../plugins/auth.js'
-import { errorResponse, IdParams, PageQuery, ref } from '../../schemas/common.js'
+import { CursorPageQuery, errorResponse, IdParams, ref } from '../../schemas/common.js'
 import { CreatePostBody, Post, PostPage, UpdatePostBody } from '../../schemas/posts.js'
 import type { PostRow } from '../../src/db/index.js'
 import { hasPermission, type Permission } from '../../src/domain/permissions.js'
@@ -34,10 +34,10 @@ const postsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['posts'],
       operationId: 'listPosts',
       summary: 'All posts, newest first',
-      querystring: PageQuery,
-      response: { 200: { ...ref(PostPage), description: 'A page of posts, newest first' }, 400: errorResponse('Invalid or repeated skip/limit') }
+      querystring: CursorPageQuery,
+      response: { 200: { ...ref(PostPage), description: 'A page of posts, newest first' }, 400: errorResponse('Invalid or repeated skip/limit/cursor, a cursor this list did not issue, or a cursor with skip') }
     }
-  }, async (request) => listPosts(app.db, request.query, request.user?.id))
+  }, async (request) => listPosts(app.db, app.cursors, request.query, request.user?.id))
 
   app.get('/:id', {
     preHandler: app.authenticateOptional,

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { userOf } from '../../plugins/auth.js'
-import { errorResponse, IdParams, PageQuery, ref } from '../../schemas/common.js'
+import { CursorPageQuery, errorResponse, IdParams, ref } from '../../schemas/common.js'
 import { PostPage } from '../../schemas/posts.js'
 import { UpdateMeBody, UserPrivate, UserPublic } from '../../schemas/users.js'
 import { listPosts } from '../../src/domain/posts.js'
@@ -59,16 +59,16 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       operationId: 'listUserPosts',
       summary: 'A user\'s posts, newest first',
       params: IdParams,
-      querystring: PageQuery,
+      querystring: CursorPageQuery,
       response: {
         200: { ...ref(PostPage), description: 'A page of the user\'s posts, newest first' },
-        400: errorResponse('Invalid id, or invalid or repeated skip/limit'),
+        400: errorResponse('Invalid id, invalid or repeated skip/limit/cursor, a cursor this list did not issue, or a cursor with skip'),
         404: errorResponse('User not found')
       }
     }
   }, async (request) => {
     if (await findUserById(app.db, request.params.id) === undefined) throw app.httpErrors.notFound('User not found')
-    return await listPosts(app.db, request.query, request.user?.id, request.params.id)
+    return await listPosts(app.db, app.cursors, request.query, request.user?.id, request.params.id)
   })
 }
 

@@ -43,6 +43,15 @@ export interface Database {
   lock: (name: string) => Promise<void>
   /** A statement prepared once per database (the hot paths). Never inside a transaction: it runs on its own connection. */
   prepared: <T>(key: string, build: (q: Query, t: Tables) => T) => T
+  /**
+   * A read prepared once whose rows come back as arrays, one value per selected field in the order of
+   * the select, straight from the driver: drizzle still writes the SQL, but does not map every cell
+   * of every row (a sixth of a page of posts' CPU; bench/PROFILING.md). The values are the driver's:
+   * integers and text as the domain wants them, but booleans 0/1 on SQLite and true/false on
+   * PostgreSQL (read them with Boolean()). `sql.placeholder(name)` values come from `values`. Never
+   * inside a transaction.
+   */
+  preparedRows: (key: string, build: (q: Query, t: Tables) => BuiltQuery) => (values: Record<string, unknown>) => Promise<unknown[][]>
   /** Whether an error is a unique-constraint violation (a duplicate email → 409). */
   isUniqueViolation: (err: unknown) => boolean
   /** Whether an error is a foreign-key violation: the row referred to went away meanwhile. */
@@ -67,6 +76,9 @@ export interface PoolUse {
   /** The most the pool may open (DATABASE_POOL_SIZE). */
   max: number
 }
+
+/** A query drizzle has built, not run: its SQL and parameters (placeholders among them). */
+export interface BuiltQuery { toSQL: () => { sql: string, params: unknown[] } }
 
 export interface StatementLog {
   count: number
@@ -112,6 +124,19 @@ export function preparedCache (q: Query, t: Tables): Database['prepared'] {
   return <T>(key: string, build: (q: Query, t: Tables) => T): T => {
     if (!cache.has(key)) cache.set(key, build(q, t))
     return cache.get(key) as T
+  }
+}
+
+/** The cache behind `preparedRows`: `prepare` turns a built query into a function that runs it. */
+export function preparedRowsCache (q: Query, t: Tables, prepare: (key: string, query: BuiltQuery) => (values: Record<string, unknown>) => Promise<unknown[][]>): Database['preparedRows'] {
+  const cache = new Map<string, (values: Record<string, unknown>) => Promise<unknown[][]>>()
+  return (key, build) => {
+    let run = cache.get(key)
+    if (run === undefined) {
+      run = prepare(key, build(q, t))
+      cache.set(key, run)
+    }
+    return run
   }
 }
 

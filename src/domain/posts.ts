@@ -1,15 +1,22 @@
 import { httpErrors } from '@fastify/sensible'
-import { and, count, desc, eq, inArray, sql } from 'drizzle-orm'
+import { and, count, desc, eq, inArray, lt, sql } from 'drizzle-orm'
 import type { Database, PostRow, Query, Tables } from '../db/index.js'
-import { toPage, type PageRequest } from './pagination.js'
+import type { CursorPage, Cursors, PageRequest } from './pagination.js'
 import { avatarUrl } from './users.js'
 
 const now = () => new Date().toISOString()
 const param = sql.placeholder
 
+/** The fields of a page's rows, in the order of the select: the rows come back as arrays (db.preparedRows). */
+type PostTuple = [
+  id: number, title: string, content: string, likeCount: number, createdAt: string, updatedAt: string,
+  authorId: number, authorUsername: string, authorAvatar: string | null, liked: number | null
+]
+
 /**
  * A post with its author and, for a logged-in viewer (placeholder `viewerId`), whether they like it
  * (1 or 0 on both engines): one query for a whole page, with `like_count` kept on the row by triggers.
+ * The fields are listed in PostTuple's order.
  */
 function selectPosts (q: Query, { posts, users, likes }: Tables, withViewer: boolean) {
   return q.select({
@@ -28,28 +35,47 @@ function selectPosts (q: Query, { posts, users, likes }: Tables, withViewer: boo
   }).from(posts).innerJoin(users, eq(users.id, posts.authorId))
 }
 
-/**
- * The reads of the hot paths, built and prepared once per database instead of on every request
- * (drizzle would otherwise rebuild the SQL text and the engine re-plan it each time).
- */
-function prepareStatements (q: Query, t: Tables) {
-  const { posts, rowCounts } = t
-  // The page's ids first, through an index of ids alone: a deep `skip` steps through that index
-  // rather than through whole rows, and only the rows of the page are joined with their authors.
+/** The queries of pages of posts, each anonymous and for a viewer (`liked`). */
+function pageQueries (q: Query, t: Tables) {
+  const { posts } = t
+  const both = <T>(build: (withViewer: boolean) => T) => ({ anonymous: build(false), viewer: build(true) })
+  // Every page reads one row more than it shows (`limit` is the page size + 1): that row says
+  // whether another page follows, whatever the total says meanwhile.
+  // By offset: the page's ids first, through an index of ids alone, so a deep `skip` steps through
+  // that index rather than through whole rows, and only the rows of the page are joined with their authors.
   const pageIds = q.select({ id: posts.id }).from(posts)
     .orderBy(desc(posts.id)).limit(param('limit')).offset(param('skip'))
-  const page = (withViewer: boolean) => selectPosts(q, t, withViewer)
-    .where(inArray(posts.id, pageIds)).orderBy(desc(posts.id)).prepare(`posts_page_${withViewer}`)
-  // An author's posts come newest first straight from posts_author_idx (author_id, id).
-  const authorPage = (withViewer: boolean) => selectPosts(q, t, withViewer)
-    .where(eq(posts.authorId, param('authorId'))).orderBy(desc(posts.id))
-    .limit(param('limit')).offset(param('skip')).prepare(`posts_author_page_${withViewer}`)
-  const one = (withViewer: boolean) => selectPosts(q, t, withViewer).where(eq(posts.id, param('id'))).prepare(`posts_one_${withViewer}`)
-
   return {
-    page: { anonymous: page(false), viewer: page(true) },
-    authorPage: { anonymous: authorPage(false), viewer: authorPage(true) },
-    one: { anonymous: one(false), viewer: one(true) },
+    page: both((v) => selectPosts(q, t, v).where(inArray(posts.id, pageIds)).orderBy(desc(posts.id))),
+    // By cursor (keyset): a search of the primary key for ids below the cursor's, the same cost at any depth.
+    pageAfter: both((v) => selectPosts(q, t, v).where(lt(posts.id, param('before'))).orderBy(desc(posts.id)).limit(param('limit'))),
+    // An author's posts come newest first straight from posts_author_idx (author_id, id).
+    authorPage: both((v) => selectPosts(q, t, v).where(eq(posts.authorId, param('authorId'))).orderBy(desc(posts.id))
+      .limit(param('limit')).offset(param('skip'))),
+    authorPageAfter: both((v) => selectPosts(q, t, v).where(and(eq(posts.authorId, param('authorId')), lt(posts.id, param('before'))))
+      .orderBy(desc(posts.id)).limit(param('limit'))),
+    one: both((v) => selectPosts(q, t, v).where(eq(posts.id, param('id'))))
+  }
+}
+
+type PageQueries = ReturnType<typeof pageQueries>
+type RunRows = (values: Record<string, unknown>) => Promise<PostTuple[]>
+type Runners = { [K in keyof PageQueries]: { anonymous: RunRows, viewer: RunRows } }
+
+/**
+ * The reads of the hot paths, built and prepared once per database instead of on every request
+ * (drizzle would otherwise rebuild the SQL text and the engine re-plan it each time). The post rows
+ * come from the driver as arrays, mapped once into the API's shape by postView.
+ */
+function prepareStatements (db: Database, q: Query, t: Tables) {
+  const { posts, rowCounts } = t
+  const queries = pageQueries(q, t)
+  const runners = Object.fromEntries(Object.entries(queries).map(([name, { anonymous, viewer }]) => [name, {
+    anonymous: db.preparedRows(`posts_${name}_anonymous`, () => anonymous) as RunRows,
+    viewer: db.preparedRows(`posts_${name}_viewer`, () => viewer) as RunRows
+  }])) as Runners
+  return {
+    ...runners,
     // Kept by triggers (drizzle/*/…counters): counting a million rows takes ~15 ms.
     total: q.select({ n: rowCounts.n }).from(rowCounts).where(eq(rowCounts.name, 'posts')).prepare('posts_total'),
     authorTotal: q.select({ n: count() }).from(posts).where(eq(posts.authorId, param('authorId'))).prepare('posts_author_total'),
@@ -57,49 +83,77 @@ function prepareStatements (q: Query, t: Tables) {
   }
 }
 
-const statementsFor = (db: Database) => db.prepared('posts', prepareStatements)
+const statementsFor = (db: Database) => db.prepared('posts', (q, t) => prepareStatements(db, q, t))
 
-type Statements = ReturnType<typeof prepareStatements>
-type PostJoinRow = Awaited<ReturnType<Statements['page']['viewer']['execute']>>[number] |
-  Awaited<ReturnType<Statements['page']['anonymous']['execute']>>[number]
-
-export function postView (row: PostJoinRow) {
-  return {
-    id: row.id,
-    title: row.title,
-    content: row.content,
-    author: { id: row.authorId, username: row.authorUsername, avatar_url: avatarUrl(row.authorAvatar) },
-    like_count: row.likeCount,
-    // Present only for a logged-in viewer.
-    ...(row.liked !== null && { liked: row.liked === 1 }),
-    created_at: row.createdAt,
-    updated_at: row.updatedAt
-  }
+export interface PostView {
+  id: number
+  title: string
+  content: string
+  author: { id: number, username: string, avatar_url: string | null }
+  like_count: number
+  liked?: boolean
+  created_at: string
+  updated_at: string
 }
 
-/** A page of posts, newest first, in two queries whatever the page size: the rows and the total. */
-export async function listPosts (db: Database, page: PageRequest, viewerId?: number, authorId?: number) {
-  const s = statementsFor(db)
-  const window = { limit: page.limit, skip: page.skip }
-  let rows: Promise<PostJoinRow[]>
-  let total: Promise<Array<{ n: number }>>
-  if (authorId === undefined) {
-    rows = viewerId === undefined ? s.page.anonymous.execute(window) : s.page.viewer.execute({ ...window, viewerId })
-    total = s.total.execute()
-  } else {
-    rows = viewerId === undefined
-      ? s.authorPage.anonymous.execute({ ...window, authorId })
-      : s.authorPage.viewer.execute({ ...window, authorId, viewerId })
-    total = s.authorTotal.execute({ authorId })
+export function postView (row: PostTuple): PostView {
+  const view: PostView = {
+    id: row[0],
+    title: row[1],
+    content: row[2],
+    author: { id: row[6], username: row[7], avatar_url: avatarUrl(row[8]) },
+    like_count: row[3],
+    created_at: row[4],
+    updated_at: row[5]
   }
-  const [items, [counted]] = await Promise.all([rows, total])
-  return toPage(items.map(postView), counted?.n ?? 0, page)
+  // Present only for a logged-in viewer.
+  if (row[9] !== null) view.liked = row[9] === 1
+  return view
+}
+
+export interface PostPageRequest extends PageRequest {
+  /** The `next_cursor` of the previous page of the same list. */
+  cursor?: string | undefined
+}
+
+/**
+ * A page of posts, newest first (all posts, or one author's), by offset or by cursor, in two queries
+ * whatever the page size or depth: the rows and the total. Every page answers the cursor of the next.
+ */
+export async function listPosts (db: Database, cursors: Cursors, request: PostPageRequest, viewerId?: number, authorId?: number): Promise<CursorPage<PostView>> {
+  const s = statementsFor(db)
+  // A cursor belongs to the list that issued it: one of /posts does not continue an author's list.
+  const list = authorId === undefined ? 'posts' : `users/${authorId}/posts`
+  const { limit, cursor } = request
+  if (cursor !== undefined && request.skip > 0) {
+    throw Object.assign(httpErrors.badRequest('querystring/cursor cannot be combined with querystring/skip above 0'), { code: 'CURSOR_WITH_SKIP' })
+  }
+  const before = cursor === undefined ? undefined : cursors.read(list, cursor)
+  const skip = before === undefined ? request.skip : 0
+  const statements = authorId === undefined
+    ? (before === undefined ? s.page : s.pageAfter)
+    : (before === undefined ? s.authorPage : s.authorPageAfter)
+  const values = { limit: limit + 1, skip, before, authorId, viewerId }
+  const rows = viewerId === undefined ? statements.anonymous(values) : statements.viewer(values)
+  const total = authorId === undefined ? s.total.execute() : s.authorTotal.execute({ authorId })
+  const [found, [counted]] = await Promise.all([rows, total])
+  const hasMore = found.length > limit
+  const items = (hasMore ? found.slice(0, limit) : found).map(postView)
+  const last = items[items.length - 1]
+  return {
+    items,
+    total: counted?.n ?? 0,
+    skip,
+    limit,
+    has_more: hasMore,
+    next_cursor: hasMore && last !== undefined ? cursors.issue(list, last.id) : null
+  }
 }
 
 /** One post as the viewer sees it; 404 `Post not found` when there is none. */
 export async function getPostView (db: Database, id: number, viewerId?: number) {
   const s = statementsFor(db)
-  const [row] = viewerId === undefined ? await s.one.anonymous.execute({ id }) : await s.one.viewer.execute({ id, viewerId })
+  const [row] = viewerId === undefined ? await s.one.anonymous({ id }) : await s.one.viewer({ id, viewerId })
   if (row === undefined) throw httpErrors.notFound('Post not found')
   return postView(row)
 }

@@ -8,7 +8,7 @@ import { build, countRows, isCredentials401, isError, isIsoUtc, loginAs, PASSWOR
 const POST_KEYS = ['author', 'content', 'created_at', 'id', 'like_count', 'title', 'updated_at']
 const POST_KEYS_WITH_LIKED = [...POST_KEYS, 'liked'].sort()
 const AUTHOR_KEYS = ['avatar_url', 'id', 'username']
-const PAGE_KEYS = ['has_more', 'items', 'limit', 'skip', 'total']
+const PAGE_KEYS = ['has_more', 'items', 'limit', 'next_cursor', 'skip', 'total']
 
 const BAD_JSON = 'Body is not valid JSON'
 
@@ -267,7 +267,9 @@ t.test('GET /posts and GET /users/{id}/posts: pages, newest first', async (t) =>
       const res = await api.get(`/posts?${query}`)
       t.equal(res.statusCode, 200, `${query}: 200`)
       t.same(res.json().items.map((p: { id: number }) => p.id), expected, `${query}: the right posts`)
-      t.same({ ...res.json(), items: undefined }, { ...meta, items: undefined }, `${query}: total, skip, limit, has_more`)
+      const { next_cursor: next, ...rest } = res.json()
+      t.same({ ...rest, items: undefined }, { ...meta, items: undefined }, `${query}: total, skip, limit, has_more`)
+      t.equal(typeof next === 'string', meta.has_more, `${query}: a next_cursor exactly when more follow (null otherwise)`)
     }
     const walked: number[] = []
     for (let skip = 0, more = true; more; skip += 7) {
@@ -359,7 +361,7 @@ t.test('GET /posts and GET /users/{id}/posts: pages, newest first', async (t) =>
 
     const none = await api.get(`/users/${quiet.id}/posts`)
     t.equal(none.statusCode, 200, 'a user without posts: 200')
-    t.same(none.json(), { items: [], total: 0, skip: 0, limit: 20, has_more: false })
+    t.same(none.json(), { items: [], total: 0, skip: 0, limit: 20, has_more: false, next_cursor: null })
 
     isError(t, await api.get('/users/999999/posts'), 404, 'Not Found', 'User not found', 'unknown user')
     isError(t, await api.get('/users/999999/posts', alice), 404, 'Not Found', 'User not found', 'unknown user, logged in')

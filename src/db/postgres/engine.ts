@@ -1,10 +1,10 @@
 import { join } from 'node:path'
-import { sql } from 'drizzle-orm'
+import { fillPlaceholders, sql } from 'drizzle-orm'
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres'
 import { migrate } from 'drizzle-orm/node-postgres/migrator'
 import pg from 'pg'
 import { migrationsRoot } from '../../paths.js'
-import { causeChain, driverError, preparedCache, statementLogger, type Database, type Query, type Tables } from '../database.js'
+import { causeChain, driverError, preparedCache, preparedRowsCache, statementLogger, type Database, type Query, type Tables } from '../database.js'
 import * as schema from './schema.js'
 
 export interface PostgresOptions {
@@ -72,6 +72,14 @@ export function openPostgres (url: string, options: PostgresOptions): Database {
     t,
     statements,
     prepared: preparedCache(root as unknown as Query, t),
+    // A named statement per connection, as drizzle's prepare makes, with rows as arrays.
+    preparedRows: preparedRowsCache(root as unknown as Query, t, (key, query) => {
+      const { sql: text, params } = query.toSQL()
+      return async (values) => {
+        logger.logQuery(text)
+        return (await pool.query<unknown[]>({ name: `rows_${key}`, text, values: fillPlaceholders(params, values), rowMode: 'array' })).rows
+      }
+    }),
     isUniqueViolation: (err: unknown) => driverError(err)?.code === '23505',
     isForeignKeyViolation: (err: unknown) => driverError(err)?.code === '23503',
     isUnavailable: isPostgresUnavailable,

@@ -4,7 +4,8 @@ import BetterSqlite from 'better-sqlite3'
 import { drizzle } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator'
 import { migrationsRoot } from '../../paths.js'
-import { driverError, preparedCache, statementLogger, type Database, type Query, type Tables } from '../database.js'
+import { fillPlaceholders } from 'drizzle-orm'
+import { driverError, preparedCache, preparedRowsCache, statementLogger, type Database, type Query, type Tables } from '../database.js'
 import * as schema from './schema.js'
 
 const migrationsFolder = join(migrationsRoot, 'sqlite')
@@ -49,6 +50,15 @@ export function openSqlite (path: string): Database {
     statements,
     lock: async () => {},
     prepared: preparedCache(q, t),
+    // better-sqlite3's raw mode: each row an array, without an object per row.
+    preparedRows: preparedRowsCache(q, t, (_key, query) => {
+      const { sql, params } = query.toSQL()
+      const statement = client.prepare(sql).raw()
+      return async (values) => {
+        logger.logQuery(sql)
+        return statement.all(...fillPlaceholders(params, values)) as unknown[][]
+      }
+    }),
     isUniqueViolation: (err: unknown) => UNIQUE.test(String(driverError(err)?.code ?? '')),
     isForeignKeyViolation: (err: unknown) => driverError(err)?.code === 'SQLITE_CONSTRAINT_FOREIGNKEY',
     isUnavailable: (err: unknown) => UNAVAILABLE.test(String(driverError(err)?.code ?? '')),
