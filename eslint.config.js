@@ -3,7 +3,7 @@ import globals from 'globals'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.tap/**', 'drizzle/**', 'clients/schema.d.ts'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.tap/**', 'drizzle/**', 'clients/schema.d.ts', '.stryker-tmp/**', 'reports/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   { languageOptions: { globals: globals.node } },
