@@ -98,3 +98,36 @@ t.test('logout with an already-used refresh token of a live session ends that se
   t.ok(isCredentials401(await app.inject({ url: '/users/me', headers: { authorization: `Bearer ${next.access_token}` } })), 'the session\'s newest access token dies')
   t.equal((await app.inject({ method: 'POST', url: '/auth/token', payload: { grant_type: 'refresh_token', refresh_token: next.refresh_token } })).statusCode, 401, 'and its newest refresh token')
 })
+
+t.test('the in-memory login throttle: a sliding window to the millisecond, Retry-After in whole seconds', async (t) => {
+  const throttle = new MemoryLoginThrottle(2, 60_000, 100)
+  await throttle.recordFailure('Alice', '10.0.0.1', 1_000)
+  t.equal(await throttle.retryAfter('alice', '10.0.0.1', 1_500), 0, 'one failure of two allowed: not throttled')
+  await throttle.recordFailure('ALICE', '10.0.0.1', 2_000)
+  t.equal(await throttle.retryAfter('alice', '10.0.0.1', 2_000), 59, 'two, the account in any case: until the first leaves the window, 59 s')
+  t.equal(await throttle.retryAfter('alice', '10.0.0.2', 2_000), 0, 'another client is not throttled')
+  t.equal(await throttle.retryAfter('bob', '10.0.0.1', 2_000), 0, 'nor another account from this client')
+  t.equal(await throttle.retryAfter('alice', '10.0.0.1', 60_500), 1, '0.5 s left rounds up to 1')
+  t.equal(await throttle.retryAfter('alice', '10.0.0.1', 60_999), 1, '1 ms left is still 1 s, never 0')
+  t.equal(await throttle.retryAfter('alice', '10.0.0.1', 61_000), 0, 'exactly one window after the first failure, it no longer counts')
+
+  // Past the limit only the newest `limit` failures matter: the wait is counted from the oldest of them.
+  await throttle.recordFailure('alice', '10.0.0.1', 61_000)
+  await throttle.recordFailure('alice', '10.0.0.1', 62_000)
+  t.equal(await throttle.retryAfter('alice', '10.0.0.1', 62_000), 59, 'the two newest count: 61 s + 60 s - 62 s')
+  await throttle.reset('Alice', '10.0.0.1')
+  t.equal(await throttle.retryAfter('alice', '10.0.0.1', 62_000), 0, 'a reset (any case) forgets the pair')
+})
+
+t.test('the in-memory login throttle drops expired pairs before live ones when it is full', async (t) => {
+  const throttle = new MemoryLoginThrottle(1, 60_000, 2)
+  await throttle.recordFailure('old', 'c', 0)
+  await throttle.recordFailure('live', 'c', 50_000)
+  await throttle.recordFailure('new', 'c', 70_000)
+  t.equal(await throttle.retryAfter('live', 'c', 70_000), 40, 'the expired pair made room: the live one is still counted')
+  t.equal(await throttle.retryAfter('new', 'c', 70_000), 60, 'and the new one')
+  await throttle.recordFailure('newest', 'c', 71_000)
+  t.equal(await throttle.retryAfter('live', 'c', 71_000), 0, 'full of live pairs: the oldest one goes')
+  t.equal(await throttle.retryAfter('new', 'c', 71_000), 59, 'the next one stays')
+  t.equal(await throttle.retryAfter('newest', 'c', 71_000), 60, 'and the newest')
+})
