@@ -68,7 +68,8 @@ export default {
       'test/routes/passwords.test.ts',
       'test/security/throttling.test.ts',
       'test/routes/auth.test.ts',
-      'test/routes/sessions.test.ts'
+      'test/routes/sessions.test.ts',
+      'test/openapi.test.ts' // the docs follow the guards (guardsOf)
     ],
     nodeArgs: ['--import', 'tsx'],
     forceBail: true

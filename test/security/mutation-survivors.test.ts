@@ -7,7 +7,7 @@ import { createSigner } from 'fast-jwt'
 import t from 'tap'
 import type { App } from '../../src/app.js'
 import { MemoryLoginThrottle } from '../../src/domain/login-throttle.js'
-import { build, countRows, isCredentials401, isError, loginAs, PASSWORD, TEST_SECRET, type TestUser } from '../helper.js'
+import { build, countRows, isCredentials401, isError, loginAs, PASSWORD, signAccess, TEST_SECRET, type TestUser } from '../helper.js'
 
 t.test('someone else\'s post: the 403 carries its code, NOT_OWNER, for edits and deletions alike', async (t) => {
   const app = await build(t)
@@ -146,4 +146,56 @@ t.test('refresh tokens: the claims are checked, not only the signature', async (
   t.ok(isCredentials401(await app.inject({ url: '/users/me', headers: { authorization: `Bearer ${user.refresh}` } })), 'a refresh token is no access token')
   t.ok(isCredentials401(await refreshWith(app, user.access)), 'nor the reverse')
   t.equal((await refreshWith(app, user.refresh)).statusCode, 200, 'the real one still works: nothing above spent it')
+})
+
+t.test('the user id in an access token is canonical decimal: any other spelling of the right id is refused', async (t) => {
+  const app = await build(t)
+  const user = await loginAs(app)
+  const { sid } = JSON.parse(Buffer.from(user.access.split('.')[1]!, 'base64url').toString())
+  const access = (sub: string) => ({ authorization: `Bearer ${signAccess({ sub, sid, type: 'access', iat: unix(), exp: unix() + 600 })}` })
+  t.equal((await app.inject({ url: '/users/me', headers: access(String(user.id)) })).statusCode, 200, 'control: the id as the server writes it')
+  for (const sub of [`0${user.id}`, ` ${user.id}`, `${user.id} `, `+${user.id}`, `${user.id}.0`, `${user.id}e0`, `0x${user.id.toString(16)}`, `${user.id}\n`]) {
+    t.ok(isCredentials401(await app.inject({ url: '/users/me', headers: access(sub) })), `sub ${JSON.stringify(sub)}: the one 401`)
+  }
+})
+
+t.test('each refusal of a guard names its reason in `code`', async (t) => {
+  const app = await build(t, { REQUIRE_VERIFIED_EMAIL: 'true' })
+  app.get('/t/staff', { preHandler: app.requireRole('moderator', 'admin') }, async () => ({ ok: true }))
+  app.get('/t/manage', { preHandler: app.requirePermission('post:edit_any', 'user:manage') }, async () => ({ ok: true }))
+  app.get('/t/active', { preHandler: app.requireActiveUser }, async (request) => ({ id: request.user?.id }))
+  const verified = async (u: TestUser) => {
+    await app.db.transaction((tx) => tx.q.update(app.db.t.users).set({ emailVerified: true }).where(eq(app.db.t.users.id, u.id)))
+    return u
+  }
+  const user = await verified(await loginAs(app))
+  const mod = await verified(await loginAs(app, 'moderator'))
+  const admin = await verified(await loginAs(app, 'admin'))
+  const unverified = await loginAs(app, 'admin')
+  const idle = await verified(await loginAs(app, 'admin', { active: false }))
+  const get = (url: string, u: TestUser) => app.inject({ url, headers: u.auth })
+  const refused = async (url: string, u: TestUser, message: string, code: string, what: string) => {
+    const res = await get(url, u)
+    isError(t, res, 403, 'Forbidden', message, what)
+    t.equal(res.json().code, code, `${what}: code ${code}`)
+  }
+
+  await refused('/t/staff', user, 'Requires role: moderator or admin', 'ROLE_REQUIRED', 'a user on a staff route')
+  await refused('/t/manage', mod, 'Requires permission: user:manage', 'PERMISSION_REQUIRED', 'a moderator: the first permission it lacks')
+  await refused('/t/manage', user, 'Requires permission: post:edit_any', 'PERMISSION_REQUIRED', 'a user lacks both: the first is named')
+  await refused('/t/active', idle, 'Inactive account', 'INACTIVE_ACCOUNT', 'an inactive admin')
+  await refused('/t/active', unverified, 'Email not verified', 'EMAIL_NOT_VERIFIED', 'an unverified admin, with REQUIRE_VERIFIED_EMAIL')
+  await refused('/t/staff', unverified, 'Email not verified', 'EMAIL_NOT_VERIFIED', 'before the role is looked at')
+  t.same((await get('/t/active', user)).json(), { id: user.id }, 'a verified active user passes')
+  t.same((await get('/t/manage', admin)).json(), { ok: true }, 'an admin has every permission')
+  t.same((await get('/t/staff', mod)).json(), { ok: true }, 'a moderator is staff')
+})
+
+t.test('a refused login is its own 401: another message, code INVALID_LOGIN, and WWW-Authenticate', async (t) => {
+  const app = await build(t)
+  const user = await loginAs(app)
+  const res = await app.inject({ method: 'POST', url: '/auth/token', payload: { username: user.username, password: 'not the password' } })
+  isError(t, res, 401, 'Unauthorized', 'Incorrect username or password', 'a wrong password')
+  t.equal(res.json().code, 'INVALID_LOGIN')
+  t.equal(res.headers['www-authenticate'], 'Bearer')
 })
