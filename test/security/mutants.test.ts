@@ -33,6 +33,10 @@ t.test('an admin deletion whose audit entry cannot be written deletes nothing', 
   t.equal((await app.inject({ url: '/users/me', headers: victim.auth })).statusCode, 200, 'and their session')
   await undo()
   t.equal((await app.inject({ method: 'DELETE', url: `/admin/users/${victim.id}`, headers: admin.auth })).statusCode, 204, 'with the audit back, the deletion goes through')
+  t.equal(await countRows(app, app.db.t.users, eq(app.db.t.users.id, victim.id)), 0, 'the user is gone')
+  t.equal(await countRows(app, app.db.t.posts, eq(app.db.t.posts.authorId, victim.id)), 0, 'with their post')
+  const [entry] = (await app.inject({ url: '/admin/audit?limit=1', headers: admin.auth })).json().items
+  t.same([entry.action, entry.actor_id, entry.target_id], ['user.delete', admin.id, victim.id], 'and the audit says who deleted whom')
 })
 
 t.test('`liked` on a user\'s posts is the viewer\'s, not the author\'s', async (t) => {
@@ -61,6 +65,7 @@ t.test('a hostile avatar name in the database never points a removal or a downlo
     await updateUserRow(app, user.id, { avatar: hostile })
     t.equal((await app.inject({ method: 'DELETE', url: '/users/me/avatar', headers: user.auth })).statusCode, 204, `${hostile}: the removal answers 204`)
     t.ok(existsSync(outside), `${hostile}: the file outside the uploads folder is untouched`)
+    t.equal((await app.inject({ url: '/users/me', headers: user.auth })).json().avatar_url, null, `${hostile}: the row no longer names it`)
   }
   t.equal((await app.inject({ url: '/avatars/..%2Fprecious.webp' })).statusCode, 404, 'and it is never served')
 })
