@@ -2,7 +2,7 @@
 // the behaviour a one-line bug changed without any test noticing. (test/security/mutants.test.ts holds
 // the ones found by hand before StrykerJS ran.)
 import { createHmac } from 'node:crypto'
-import { eq } from 'drizzle-orm'
+import { eq, isNotNull } from 'drizzle-orm'
 import { createSigner } from 'fast-jwt'
 import t from 'tap'
 import type { App } from '../../src/app.js'
@@ -198,4 +198,17 @@ t.test('a refused login is its own 401: another message, code INVALID_LOGIN, and
   isError(t, res, 401, 'Unauthorized', 'Incorrect username or password', 'a wrong password')
   t.equal(res.json().code, 'INVALID_LOGIN')
   t.equal(res.headers['www-authenticate'], 'Bearer')
+})
+
+t.test('a spent refresh token replayed after it expired still ends its session: reuse is checked before expiry', async (t) => {
+  const app = await build(t)
+  const user = await loginAs(app)
+  const rotated = await refreshWith(app, user.refresh)
+  t.equal(rotated.statusCode, 200)
+  const next = rotated.json()
+  const { refreshTokens } = app.db.t
+  await app.db.transaction((tx) => tx.q.update(refreshTokens).set({ expiresAt: unix() - 10 }).where(isNotNull(refreshTokens.usedAt)))
+  t.ok(isCredentials401(await refreshWith(app, user.refresh)), 'the spent, expired token: 401')
+  t.ok(isCredentials401(await app.inject({ url: '/users/me', headers: { authorization: `Bearer ${next.access_token}` } })), 'and the session\'s newest access token is dead')
+  t.ok(isCredentials401(await refreshWith(app, next.refresh_token)), 'and its newest refresh token')
 })
