@@ -212,3 +212,38 @@ t.test('a spent refresh token replayed after it expired still ends its session: 
   t.ok(isCredentials401(await app.inject({ url: '/users/me', headers: { authorization: `Bearer ${next.access_token}` } })), 'and the session\'s newest access token is dead')
   t.ok(isCredentials401(await refreshWith(app, next.refresh_token)), 'and its newest refresh token')
 })
+
+t.test('an access token whose sid is not a string is the one 401, never a 500', async (t) => {
+  const app = await build(t)
+  const user = await loginAs(app)
+  for (const sid of [true, 12345, {}, ['x'], null]) {
+    const token = signAccess({ sub: String(user.id), sid, type: 'access', iat: unix(), exp: unix() + 600 })
+    t.ok(isCredentials401(await app.inject({ url: '/users/me', headers: { authorization: `Bearer ${token}` } })), `sid ${JSON.stringify(sid)}: the one 401`)
+  }
+})
+
+t.test('under a prefix guard, a route\'s own preHandler still runs, after it', async (t) => {
+  const app = await build(t)
+  const order: string[] = []
+  await app.register(async (scope) => {
+    scope.protect(scope.requireActiveUser)
+    scope.get('/strict', { preHandler: scope.requireRole('admin') }, async () => ({ ok: true }))
+    scope.get('/traced', { preHandler: [async () => { order.push('own') }] }, async () => ({ order }))
+  }, { prefix: '/t' })
+  const user = await loginAs(app)
+  const admin = await loginAs(app, 'admin')
+  isError(t, await app.inject({ url: '/t/strict', headers: user.auth }), 403, 'Forbidden', 'Requires role: admin', 'the route\'s own, stricter guard')
+  t.same((await app.inject({ url: '/t/strict', headers: admin.auth })).json(), { ok: true }, 'an admin passes both')
+  t.ok(isCredentials401(await app.inject({ url: '/t/traced' })), 'the prefix guard first: anonymous never reaches the route\'s own hook')
+  t.same(order, [], 'which did not run')
+  t.same((await app.inject({ url: '/t/traced', headers: user.auth })).json(), { order: ['own'] }, 'with a token, it runs')
+})
+
+t.test('the document says what each guard requires, as the guards say it', async (t) => {
+  const app = await build(t)
+  const doc = (await app.inject({ url: '/docs/json' })).json()
+  t.equal(doc.paths['/admin/users'].get.description, '**Requires** role `admin`, an active account.', 'an admin route')
+  t.match(doc.paths['/posts/{id}'].patch.description, /\*\*Requires\*\* permission `post:edit_own`, an active account\.$/, 'a permission route')
+  t.match(doc.paths['/users/me/password'].put.description ?? '', /\*\*Requires\*\* an active account\.$/, 'an active-user route')
+  t.equal(doc.paths['/users/me'].get.description?.includes('**Requires**') ?? false, false, 'a route any logged-in user may call requires nothing more')
+})
