@@ -7,6 +7,7 @@ import { createSigner } from 'fast-jwt'
 import t from 'tap'
 import type { App } from '../../src/app.js'
 import { MemoryLoginThrottle } from '../../src/domain/login-throttle.js'
+import { checkPassword } from '../../src/domain/passwords.js'
 import { build, countRows, isCredentials401, isError, loginAs, PASSWORD, signAccess, TEST_SECRET, type TestUser } from '../helper.js'
 
 t.test('someone else\'s post: the 403 carries its code, NOT_OWNER, for edits and deletions alike', async (t) => {
@@ -246,4 +247,16 @@ t.test('the document says what each guard requires, as the guards say it', async
   t.match(doc.paths['/posts/{id}'].patch.description, /\*\*Requires\*\* permission `post:edit_own`, an active account\.$/, 'a permission route')
   t.match(doc.paths['/users/me/password'].put.description ?? '', /\*\*Requires\*\* an active account\.$/, 'an active-user route')
   t.equal(doc.paths['/users/me'].get.description?.includes('**Requires**') ?? false, false, 'a route any logged-in user may call requires nothing more')
+})
+
+t.test('passwords: stored as argon2id with OWASP\'s parameters; a damaged hash verifies nothing; 8-character common passwords are common', async (t) => {
+  const app = await build(t)
+  const res = await app.inject({ method: 'POST', url: '/auth/register', payload: { email: 'argon@example.com', username: 'argon_user', password: PASSWORD } })
+  t.equal(res.statusCode, 201)
+  const [row] = await app.db.q.select({ hash: app.db.t.users.passwordHash }).from(app.db.t.users).where(eq(app.db.t.users.id, res.json().id))
+  t.match(row!.hash, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/, 'argon2id, m=19456 KiB, t=2, p=1')
+  t.same(await checkPassword('not-a-hash', PASSWORD), { valid: false, rehash: false }, 'a damaged hash: invalid, not an exception')
+  t.same(await checkPassword('$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$', PASSWORD), { valid: false, rehash: false }, 'nor a truncated one')
+  const common = await app.inject({ method: 'POST', url: '/auth/register', payload: { email: 'common@example.com', username: 'common_user', password: 'password' } })
+  isError(t, common, 400, 'Bad Request', 'This password is too common; choose another one', '"password", exactly 8 characters')
 })
