@@ -1,8 +1,14 @@
 // Runs the tap suite on SQLite and, when TEST_DATABASE_URL is set, again on PostgreSQL (with Redis when
 // TEST_REDIS_URL is set, and test/services/, which needs both), then ends with the plain
 // "N passed, N failed" line that CI reads. Under CI the PostgreSQL run is required, not optional.
+//
+// Coverage: each engine's run covers only its own engine's code (src/db/sqlite or src/db/postgres,
+// src/redis), and every tap run starts by deleting .tap/coverage. So each run keeps its coverage aside,
+// and once both are done `tap report` merges them and applies the thresholds of package.json's "tap"
+// section: the gate is on what the whole suite covers, as CI runs it. A run of chosen files, or one
+// with --disable-coverage, reports nothing and gates nothing.
 import { spawn } from 'node:child_process'
-import { readdirSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import pg from 'pg'
 import { Redis } from 'ioredis'
@@ -19,11 +25,18 @@ function testFiles (dir = 'test') {
   }).sort()
 }
 
+const chosenFiles = args.some((a) => a.endsWith('.ts'))
+const coverage = !chosenFiles && !args.includes('--disable-coverage')
+const COVERAGE = join('.tap', 'coverage')
+const KEPT = join('.tap', 'coverage-runs')
+// Per run: no report and no gate (half the engines is not the suite); the merged report gates below.
+const perRunCoverage = coverage ? ['--coverage-report=none', '--statements=0', '--branches=0', '--functions=0', '--lines=0'] : []
+
 /** Runs tap on `files` with `env`; resolves with its counts and exit code. */
 function tap (label, files, env) {
   console.log(`\n# ${label}`)
   return new Promise((resolve) => {
-    const child = spawn('tap', [...args, ...(args.some((a) => a.endsWith('.ts')) ? [] : files)], {
+    const child = spawn('tap', [...perRunCoverage, ...args, ...(chosenFiles ? [] : files)], {
       stdio: ['ignore', 'pipe', 'inherit'], shell: false, env: { ...process.env, ...env }
     })
     let tail = ''
@@ -79,13 +92,35 @@ if (databaseUrl === undefined || databaseUrl === '') {
   }
 }
 
+/** Moves the coverage of the run that just ended aside, before the next run deletes it. */
+function keepCoverage (label) {
+  if (!coverage || !existsSync(COVERAGE)) return
+  mkdirSync(KEPT, { recursive: true })
+  renameSync(COVERAGE, join(KEPT, label))
+}
+
+/** `tap report` over every run's coverage: prints the summary, fails below package.json's thresholds. */
+function coverageGate () {
+  rmSync(COVERAGE, { recursive: true, force: true })
+  for (const run of existsSync(KEPT) ? readdirSync(KEPT) : []) cpSync(join(KEPT, run), COVERAGE, { recursive: true })
+  console.log('\n# Coverage, all runs merged')
+  return new Promise((resolve) => {
+    spawn('tap', ['report', 'text-summary'], { stdio: 'inherit' }).on('close', (code) => resolve(code ?? 1))
+  })
+}
+
+rmSync(KEPT, { recursive: true, force: true })
 runs.push(await tap('SQLite', all.filter((f) => !f.startsWith(join('test', 'services'))), {}))
+keepCoverage('sqlite')
 if (databaseUrl !== undefined && databaseUrl !== '') {
   runs.push(await tap(`PostgreSQL${redisUrl === undefined ? '' : ' and Redis'}`, all, { TEST_ENGINE: 'postgres' }))
+  keepCoverage('postgres')
 }
+const coverageFailed = coverage && await coverageGate() !== 0
 
 const passed = runs.reduce((n, r) => n + r.passed, 0)
 const failed = runs.reduce((n, r) => n + r.failed, 0)
 const skipped = runs.reduce((n, r) => n + r.skipped, 0)
 console.log(`\n${passed} passed, ${failed} failed` + (skipped > 0 ? `, ${skipped} skipped` : ''))
-process.exit(runs.some((r) => r.code !== 0) || failed > 0 ? 1 : 0)
+if (coverageFailed) console.log('coverage is below the thresholds in package.json ("tap": statements, branches, functions, lines)')
+process.exit(runs.some((r) => r.code !== 0) || failed > 0 || coverageFailed ? 1 : 0)

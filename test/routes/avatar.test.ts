@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { STATUS_CODES } from 'node:http'
@@ -79,6 +79,26 @@ function isError (t: Test, res: LightMyRequestResponse, status: number, message:
   t.same(Object.keys(res.json()).sort(), ['code', 'error', 'message', 'statusCode'], `${what}: the error shape`)
 }
 
+/**
+ * An upload that succeeded, checked where it lands: the answer is the caller's private view naming a
+ * new random .webp, /users/me names the same file, the file is in UPLOADS_DIR and is a 256×256 WebP,
+ * and GET avatar_url serves exactly those bytes. Returns avatar_url.
+ */
+async function stored (t: Test, app: App, user: TestUser, res: LightMyRequestResponse, what: string): Promise<string> {
+  t.equal(res.statusCode, 200, `${what}: 200`)
+  const body = res.json()
+  t.equal(body.id, user.id, `${what}: the caller's own view`)
+  t.equal(body.email, user.email, `${what}: the private one`)
+  t.match(body.avatar_url, AVATAR_URL, `${what}: avatar_url names a random .webp`)
+  t.equal((await me(app, user)).avatar_url, body.avatar_url, `${what}: the row names it`)
+  const file = readFileSync(join(app.uploadsDir, fileOf(body.avatar_url)))
+  t.match(await sharp(file).metadata(), { format: 'webp', width: 256, height: 256 }, `${what}: stored as a 256×256 WebP`)
+  const served = await app.inject({ url: body.avatar_url })
+  t.equal(served.statusCode, 200, `${what}: served`)
+  t.ok(served.rawPayload.equals(file), `${what}: the stored bytes`)
+  return body.avatar_url as string
+}
+
 const UNSUPPORTED = 'The file is not a JPEG, PNG, WebP or GIF image'
 const UNREADABLE = 'The image is damaged or truncated and cannot be read'
 const WRONG_PARTS = 'Send exactly one part: the file, in the field "file"'
@@ -123,7 +143,7 @@ t.test('each accepted format becomes a 256×256 WebP, served as an image with lo
 t.test('what is not an acceptable image is a 415, and nothing is stored', async (t) => {
   const app = await build(t)
   const alice = await loginAs(app)
-  const kept = (await upload(app, alice.auth, await image('png'))).json().avatar_url
+  const kept = await stored(t, app, alice, await upload(app, alice.auth, await image('png')), 'the avatar to keep')
   const jpeg = await image('jpeg')
   const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>'
 
@@ -183,7 +203,7 @@ t.test('a multipart body of the wrong shape is a 400, never a 500', async (t) =>
 t.test('the 5 MB limit is a 413, enforced while the file streams in', async (t) => {
   const app = await build(t)
   const alice = await loginAs(app)
-  const kept = (await upload(app, alice.auth, await image('jpeg'))).json().avatar_url
+  const kept = await stored(t, app, alice, await upload(app, alice.auth, await image('jpeg')), 'the avatar to keep')
   const jpegStart = Buffer.from([0xff, 0xd8, 0xff, 0xe0])
 
   const over = Buffer.concat([jpegStart, Buffer.alloc(MAX_BYTES + 1 - jpegStart.length)])
@@ -193,7 +213,7 @@ t.test('the 5 MB limit is a 413, enforced while the file streams in', async (t) 
 
   // Exactly at the limit the size is fine, and the content is judged (here: junk after a JPEG header).
   const atLimit = Buffer.concat([jpegStart, Buffer.alloc(MAX_BYTES - jpegStart.length)])
-  t.equal((await upload(app, alice.auth, atLimit)).statusCode, 415, 'exactly 5 MiB is not a 413')
+  isError(t, await upload(app, alice.auth, atLimit), 415, UNREADABLE, 'INVALID_IMAGE', 'exactly 5 MiB is not a 413: the content is judged')
 
   t.equal((await me(app, alice)).avatar_url, kept, 'the previous avatar is kept')
   t.same(filesIn(app), [fileOf(kept)], 'no new file')
@@ -257,9 +277,7 @@ t.test('a decompression bomb is refused before it is decoded', async (t) => {
     'The image is too large: at most 50 megapixels (width × height)', 'IMAGE_TOO_MANY_PIXELS', '100000×600 PNG')
   t.same(filesIn(app), [], 'nothing stored')
 
-  const thin = await upload(app, alice.auth, await image('png', 8000, 2))
-  t.equal(thin.statusCode, 200, 'an extreme but small strip is fine')
-  t.match(await sharp((await app.inject({ url: thin.json().avatar_url })).rawPayload).metadata(), { width: 256, height: 256 })
+  await stored(t, app, alice, await upload(app, alice.auth, await image('png', 8000, 2)), 'an extreme but small strip is fine')
 })
 
 t.test('EXIF metadata, GPS included, does not survive; the orientation it carried is applied', async (t) => {
@@ -284,17 +302,16 @@ t.test('EXIF metadata, GPS included, does not survive; the orientation it carrie
   t.ok(input.exif?.includes('WGS-84-inkwell') && input.exif.includes('inkwell-exif-marker'), 'the upload carries EXIF with GPS data')
   t.ok(input.icc !== undefined && input.xmp !== undefined, 'and an ICC profile and XMP')
 
-  const res = await upload(app, alice.auth, photo, { filename: 'IMG_0001.JPG', type: 'image/jpeg' })
-  t.equal(res.statusCode, 200)
-  const stored = (await app.inject({ url: res.json().avatar_url })).rawPayload
-  const meta = await sharp(stored).metadata()
+  const url = await stored(t, app, alice, await upload(app, alice.auth, photo, { filename: 'IMG_0001.JPG', type: 'image/jpeg' }), 'the photo')
+  const file = (await app.inject({ url })).rawPayload
+  const meta = await sharp(file).metadata()
   t.equal(meta.exif, undefined, 'no EXIF in the stored file')
   t.equal(meta.xmp, undefined, 'no XMP')
   t.equal(meta.icc, undefined, 'no ICC profile')
   t.equal(meta.orientation, undefined, 'no orientation tag left')
-  t.notOk(stored.includes('WGS-84-inkwell') || stored.includes('InkwellCam') || stored.includes('Exif'), 'no trace of it in the bytes')
+  t.notOk(file.includes('WGS-84-inkwell') || file.includes('InkwellCam') || file.includes('Exif'), 'no trace of it in the bytes')
 
-  const { data, info } = await sharp(stored).removeAlpha().raw().toBuffer({ resolveWithObject: true })
+  const { data, info } = await sharp(file).removeAlpha().raw().toBuffer({ resolveWithObject: true })
   const at = (x: number, y: number) => [...data.subarray((y * info.width + x) * 3, (y * info.width + x) * 3 + 3)]
   const [topR, , topB] = at(128, 10)
   const [bottomR, , bottomB] = at(128, 245)
@@ -305,7 +322,7 @@ t.test('EXIF metadata, GPS included, does not survive; the orientation it carrie
 t.test('a failure between writing the file and updating the row keeps the old avatar and leaves no orphan', async (t) => {
   const app = await build(t)
   const alice = await loginAs(app)
-  const old = (await upload(app, alice.auth, await image('png'))).json().avatar_url
+  const old = await stored(t, app, alice, await upload(app, alice.auth, await image('png')), 'the first avatar')
 
   // The row update itself fails, inside the database, after the new file was written and renamed.
   const undo = await injectWriteFailure(app, 'users', 'UPDATE OF avatar')
@@ -321,15 +338,14 @@ t.test('a failure between writing the file and updating the row keeps the old av
   t.same(filesIn(app), [fileOf(old)], 'a failed removal keeps the file')
 
   await undo()
-  const next = await upload(app, alice.auth, await image('jpeg'))
-  t.equal(next.statusCode, 200, 'with the failure gone, the upload works')
-  t.same(filesIn(app), [fileOf(next.json().avatar_url)], 'and replaces the old file')
+  const next = await stored(t, app, alice, await upload(app, alice.auth, await image('jpeg')), 'with the failure gone, the upload works')
+  t.same(filesIn(app), [fileOf(next)], 'and replaces the old file')
 })
 
 t.test('a failure writing the file keeps the old avatar; a failure removing the old file keeps the new one', async (t) => {
   const app = await build(t)
   const alice = await loginAs(app)
-  const old = (await upload(app, alice.auth, await image('png'))).json().avatar_url
+  const old = await stored(t, app, alice, await upload(app, alice.auth, await image('png')), 'the first avatar')
 
   // UPLOADS_DIR disappears (a full or unmounted disk would do the same): the write fails before the row changes.
   renameSync(app.uploadsDir, `${app.uploadsDir}.away`)
@@ -345,10 +361,8 @@ t.test('a failure writing the file keeps the old avatar; a failure removing the 
   // The old file cannot be removed (a non-empty directory stands in its place): the new avatar still counts.
   rmSync(join(app.uploadsDir, fileOf(old)))
   mkdirSync(join(app.uploadsDir, fileOf(old), 'stuck'), { recursive: true })
-  const replaced = await upload(app, alice.auth, await image('jpeg'))
-  t.equal(replaced.statusCode, 200, 'the upload succeeds')
-  t.equal((await me(app, alice)).avatar_url, replaced.json().avatar_url, 'the new avatar is in place')
-  t.same(filesIn(app), [fileOf(old), fileOf(replaced.json().avatar_url)].sort(), 'the stuck old entry is left, an orphan')
+  const replaced = await stored(t, app, alice, await upload(app, alice.auth, await image('jpeg')), 'the upload succeeds, the new avatar in place')
+  t.same(filesIn(app), [fileOf(old), fileOf(replaced)].sort(), 'the stuck old entry is left, an orphan')
 })
 
 /** inkwell_throttled_requests_total for one limit, read from the app's registry (no METRICS_TOKEN needed). */
@@ -366,6 +380,8 @@ t.test('uploads in flight are capped, per user and in all: past a cap 429 or 503
   const storm = await Promise.all(users.map((u) => upload(app, u.auth, big)))
   const ok = storm.filter((r) => r.statusCode === 200).length
   const busy = storm.filter((r) => r.statusCode === 503)
+  for (const [i, r] of storm.entries()) if (r.statusCode === 200) await stored(t, app, users[i]!, r, `${users[i]!.username} in the storm`)
+  for (const [i, r] of storm.entries()) if (r.statusCode === 503) t.equal((await me(app, users[i]!)).avatar_url, null, `${users[i]!.username}, refused: no avatar`)
   t.equal(ok + busy.length, users.length, `eight users at once: every answer a 200 or a 503 (${storm.map((r) => r.statusCode).join(',')})`)
   t.ok(ok >= 1 && ok <= UPLOADS_IN_ALL, `at most ${UPLOADS_IN_ALL} read at once (${ok} succeeded)`)
   t.ok(busy.length >= users.length - UPLOADS_IN_ALL, 'the rest are refused before their body is read')
@@ -378,6 +394,9 @@ t.test('uploads in flight are capped, per user and in all: past a cap 429 or 503
   const race = await Promise.all([1, 2, 3].map(() => upload(app, alice.auth, big)))
   const won = race.filter((r) => r.statusCode === 200).length
   const refused = race.filter((r) => r.statusCode === 429)
+  const current = (await me(app, alice)).avatar_url
+  t.ok(race.some((r) => r.statusCode === 200 && r.json().avatar_url === current), 'alice\'s row names the file of an upload that went through')
+  t.same(filesIn(app).filter((f) => f === fileOf(current)), [fileOf(current)], 'and that file is stored')
   t.equal(won + refused.length, 3, `a user's three parallel uploads: 200 or 429 (${race.map((r) => r.statusCode).join(',')})`)
   t.ok(won >= 1 && refused.length >= 1, 'one goes through, a parallel one is refused')
   for (const r of refused) isError(t, r, 429, 'An upload of yours is in progress; try again when it is done', 'UPLOAD_IN_PROGRESS', 'past the per-user cap')
@@ -385,15 +404,15 @@ t.test('uploads in flight are capped, per user and in all: past a cap 429 or 503
   t.equal(await refusals(app, 'avatar_upload_per_user'), refused.length, 'each 429 counted in the metrics')
 
   // The slots come back: one after another, everyone gets through.
-  for (const u of users) t.equal((await upload(app, u.auth, big)).statusCode, 200, `${u.username} uploads once the storm is over`)
-  const urls = await Promise.all(users.map(async (u) => (await me(app, u)).avatar_url as string))
+  const urls: string[] = []
+  for (const u of users) urls.push(await stored(t, app, u, await upload(app, u.auth, big), `${u.username} uploads once the storm is over`))
   t.same(filesIn(app), urls.map(fileOf).sort(), 'one file per user, no orphan')
 })
 
 t.test('DELETE /users/me/avatar removes the file; so does deleting the account', async (t) => {
   const app = await build(t)
   const alice = await loginAs(app)
-  const url = (await upload(app, alice.auth, await image('webp'))).json().avatar_url
+  const url = await stored(t, app, alice, await upload(app, alice.auth, await image('webp')), 'alice\'s avatar')
 
   const res = await removeAvatar(app, alice.auth)
   t.equal(res.statusCode, 204)
@@ -410,13 +429,14 @@ t.test('DELETE /users/me/avatar removes the file; so does deleting the account',
   t.equal(after, updatedAt, 'removing no avatar changes nothing')
 
   const bob = await loginAs(app)
-  await upload(app, bob.auth, await image('png'))
-  t.equal(filesIn(app).length, 1)
+  const bobAvatar = await stored(t, app, bob, await upload(app, bob.auth, await image('png')), 'bob\'s avatar')
+  t.same(filesIn(app), [fileOf(bobAvatar)], 'the only file')
   t.equal((await app.inject({ method: 'DELETE', url: '/users/me', headers: bob.auth, payload: { password: PASSWORD } })).statusCode, 204)
   t.same(filesIn(app), [], 'deleting the account removes the file')
 
   const carol = await loginAs(app)
-  await upload(app, carol.auth, await image('gif'))
+  const carolAvatar = await stored(t, app, carol, await upload(app, carol.auth, await image('gif')), 'carol\'s avatar')
+  t.same(filesIn(app), [fileOf(carolAvatar)], 'the only file')
   const admin = await loginAs(app, 'admin')
   t.equal((await app.inject({ method: 'DELETE', url: `/admin/users/${carol.id}`, headers: admin.auth })).statusCode, 204)
   t.same(filesIn(app), [], 'an admin deleting the account removes the file')
@@ -440,7 +460,7 @@ t.test('guards: anonymous is the one 401, an inactive account a 403, and neither
   t.same(filesIn(app), [], 'nothing stored')
 
   await setActive(app, idle.id, true)
-  t.equal((await upload(app, idle.auth, png)).statusCode, 200, 'reactivated: allowed')
+  await stored(t, app, idle, await upload(app, idle.auth, png), 'reactivated: allowed')
 })
 
 t.test('post authors carry avatar_url', async (t) => {

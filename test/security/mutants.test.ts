@@ -33,6 +33,10 @@ t.test('an admin deletion whose audit entry cannot be written deletes nothing', 
   t.equal((await app.inject({ url: '/users/me', headers: victim.auth })).statusCode, 200, 'and their session')
   await undo()
   t.equal((await app.inject({ method: 'DELETE', url: `/admin/users/${victim.id}`, headers: admin.auth })).statusCode, 204, 'with the audit back, the deletion goes through')
+  t.equal(await countRows(app, app.db.t.users, eq(app.db.t.users.id, victim.id)), 0, 'the user is gone')
+  t.equal(await countRows(app, app.db.t.posts, eq(app.db.t.posts.authorId, victim.id)), 0, 'with their post')
+  const [entry] = (await app.inject({ url: '/admin/audit?limit=1', headers: admin.auth })).json().items
+  t.same([entry.action, entry.actor_id, entry.target_id], ['user.delete', admin.id, victim.id], 'and the audit says who deleted whom')
 })
 
 t.test('`liked` on a user\'s posts is the viewer\'s, not the author\'s', async (t) => {
@@ -61,6 +65,7 @@ t.test('a hostile avatar name in the database never points a removal or a downlo
     await updateUserRow(app, user.id, { avatar: hostile })
     t.equal((await app.inject({ method: 'DELETE', url: '/users/me/avatar', headers: user.auth })).statusCode, 204, `${hostile}: the removal answers 204`)
     t.ok(existsSync(outside), `${hostile}: the file outside the uploads folder is untouched`)
+    t.equal((await app.inject({ url: '/users/me', headers: user.auth })).json().avatar_url, null, `${hostile}: the row no longer names it`)
   }
   t.equal((await app.inject({ url: '/avatars/..%2Fprecious.webp' })).statusCode, 404, 'and it is never served')
 })
@@ -97,4 +102,37 @@ t.test('logout with an already-used refresh token of a live session ends that se
   t.equal((await app.inject({ method: 'POST', url: '/auth/logout', payload: { refresh_token: user.refresh } })).statusCode, 204, 'logout with the spent token')
   t.ok(isCredentials401(await app.inject({ url: '/users/me', headers: { authorization: `Bearer ${next.access_token}` } })), 'the session\'s newest access token dies')
   t.equal((await app.inject({ method: 'POST', url: '/auth/token', payload: { grant_type: 'refresh_token', refresh_token: next.refresh_token } })).statusCode, 401, 'and its newest refresh token')
+})
+
+t.test('the in-memory login throttle: a sliding window to the millisecond, Retry-After in whole seconds', async (t) => {
+  const throttle = new MemoryLoginThrottle(2, 60_000, 100)
+  await throttle.recordFailure('Alice', '10.0.0.1', 1_000)
+  t.equal(await throttle.retryAfter('alice', '10.0.0.1', 1_500), 0, 'one failure of two allowed: not throttled')
+  await throttle.recordFailure('ALICE', '10.0.0.1', 2_000)
+  t.equal(await throttle.retryAfter('alice', '10.0.0.1', 2_000), 59, 'two, the account in any case: until the first leaves the window, 59 s')
+  t.equal(await throttle.retryAfter('alice', '10.0.0.2', 2_000), 0, 'another client is not throttled')
+  t.equal(await throttle.retryAfter('bob', '10.0.0.1', 2_000), 0, 'nor another account from this client')
+  t.equal(await throttle.retryAfter('alice', '10.0.0.1', 60_500), 1, '0.5 s left rounds up to 1')
+  t.equal(await throttle.retryAfter('alice', '10.0.0.1', 60_999), 1, '1 ms left is still 1 s, never 0')
+  t.equal(await throttle.retryAfter('alice', '10.0.0.1', 61_000), 0, 'exactly one window after the first failure, it no longer counts')
+
+  // Past the limit only the newest `limit` failures matter: the wait is counted from the oldest of them.
+  await throttle.recordFailure('alice', '10.0.0.1', 61_000)
+  await throttle.recordFailure('alice', '10.0.0.1', 62_000)
+  t.equal(await throttle.retryAfter('alice', '10.0.0.1', 62_000), 59, 'the two newest count: 61 s + 60 s - 62 s')
+  await throttle.reset('Alice', '10.0.0.1')
+  t.equal(await throttle.retryAfter('alice', '10.0.0.1', 62_000), 0, 'a reset (any case) forgets the pair')
+})
+
+t.test('the in-memory login throttle drops expired pairs before live ones when it is full', async (t) => {
+  const throttle = new MemoryLoginThrottle(1, 60_000, 2)
+  await throttle.recordFailure('old', 'c', 0)
+  await throttle.recordFailure('live', 'c', 50_000)
+  await throttle.recordFailure('new', 'c', 70_000)
+  t.equal(await throttle.retryAfter('live', 'c', 70_000), 40, 'the expired pair made room: the live one is still counted')
+  t.equal(await throttle.retryAfter('new', 'c', 70_000), 60, 'and the new one')
+  await throttle.recordFailure('newest', 'c', 71_000)
+  t.equal(await throttle.retryAfter('live', 'c', 71_000), 0, 'full of live pairs: the oldest one goes')
+  t.equal(await throttle.retryAfter('new', 'c', 71_000), 59, 'the next one stays')
+  t.equal(await throttle.retryAfter('newest', 'c', 71_000), 60, 'and the newest')
 })
