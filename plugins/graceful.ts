@@ -1,4 +1,3 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
 import fp from 'fastify-plugin'
 
 declare module 'fastify' {
@@ -12,29 +11,26 @@ declare module 'fastify' {
   }
 }
 
-/** Node closes the connection after a response that says `Connection: close`. */
-function closeAfterResponse (_request: IncomingMessage, response: ServerResponse): void {
-  response.setHeader('connection', 'close')
-}
-
 /**
- * While the server drains on shutdown, every response says `Connection: close`, so a client that
- * keeps its connection alive lets go after its in-flight request instead of holding close open.
- * The header is set by a listener of the HTTP server added when the drain starts (first, before
- * Fastify's), so requests pay nothing for it the rest of the time. Responses already under way when it
- * starts are not changed: their connections are closed with the idle ones at the end.
+ * While the server drains on shutdown, every response says `Connection: close` (Node then closes the
+ * connection after it), so a client that keeps its connection alive lets go after its in-flight request
+ * instead of sending its next one on a connection about to close. That includes requests that were
+ * already running when the drain began, so the header is set at send time, by a hook: a listener added
+ * to the HTTP server when the drain starts would miss them, and a proxy reusing their connections then
+ * lost a POST in the rolling-restart test (test/services/multiprocess.test.ts). The hook is synchronous
+ * and checks one flag: next to nothing outside a drain.
  */
 export default fp(async (app) => {
   let closing = false
-  const startClosing = () => {
-    if (closing) return
-    closing = true
-    app.server.prependListener('request', closeAfterResponse)
-  }
+  const startClosing = () => { closing = true }
   app.decorate('drain', async (ms: number) => {
     startClosing()
     app.server.closeIdleConnections()
     await new Promise((resolve) => setTimeout(resolve, ms))
   })
   app.addHook('preClose', async () => { startClosing() })
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing) reply.header('connection', 'close')
+    done(null, payload)
+  })
 }, { name: 'graceful' })
