@@ -387,7 +387,10 @@ t.test('nginx (deploy/nginx.conf) in front of the processes', async (t) => {
     t.same(replies.map((r) => r.status), [200, 200, 200, 200, 200, 200], 'GETs all answered')
     const post = await via('POST', '/posts', { token, json: { title: 'still', content: 'here' } })
     t.equal(post.status, 201, 'a POST too')
-    t.match(nginx.errorLog(), new RegExp(`failed .*127\\.0\\.0\\.1:${third.port}`), 'nginx saw the process go')
+    // Either a refused connect, or (when the drain closed a kept-alive upstream connection just as nginx
+    // reused it, and nginx replayed that GET elsewhere) a premature close that marks the process failed.
+    const errors = nginx.errorLog()
+    t.match(errors, new RegExp(`(failed|prematurely closed) .*127\\.0\\.0\\.1:${third.port}`), 'nginx saw the process go', { errors })
 
     // None left: nginx's own answer, in the contract's error shape.
     const t1 = Date.now()
