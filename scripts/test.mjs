@@ -99,28 +99,34 @@ function keepCoverage (label) {
   renameSync(COVERAGE, join(KEPT, label))
 }
 
-/** `tap report` over every run's coverage: prints the summary, fails below package.json's thresholds. */
-function coverageGate () {
+// With PostgreSQL and Redis too, the merge covers both engines' code: a higher bar than package.json's,
+// which is the floor of a SQLite-only run (a fresh machine without the services). Both sets sit just under
+// what the suite reached on 2026-11-28: merged 98.4 / 94.2 / 95.5 / 98.4 %, SQLite alone 93.3 / 93.7 / 91.2 / 93.3 %.
+const BOTH_ENGINES = ['--statements=97', '--branches=93', '--functions=94', '--lines=97']
+
+/** `tap report` over every run's coverage: prints the summary, fails below the thresholds. */
+function coverageGate (bothEngines) {
   rmSync(COVERAGE, { recursive: true, force: true })
   for (const run of existsSync(KEPT) ? readdirSync(KEPT) : []) cpSync(join(KEPT, run), COVERAGE, { recursive: true })
   console.log('\n# Coverage, all runs merged')
   return new Promise((resolve) => {
-    spawn('tap', ['report', 'text-summary'], { stdio: 'inherit' }).on('close', (code) => resolve(code ?? 1))
+    spawn('tap', ['report', 'text-summary', ...(bothEngines ? BOTH_ENGINES : [])], { stdio: 'inherit' }).on('close', (code) => resolve(code ?? 1))
   })
 }
 
 rmSync(KEPT, { recursive: true, force: true })
 runs.push(await tap('SQLite', all.filter((f) => !f.startsWith(join('test', 'services'))), {}))
 keepCoverage('sqlite')
-if (databaseUrl !== undefined && databaseUrl !== '') {
+const bothEngines = databaseUrl !== undefined && databaseUrl !== ''
+if (bothEngines) {
   runs.push(await tap(`PostgreSQL${redisUrl === undefined ? '' : ' and Redis'}`, all, { TEST_ENGINE: 'postgres' }))
   keepCoverage('postgres')
 }
-const coverageFailed = coverage && await coverageGate() !== 0
+const coverageFailed = coverage && await coverageGate(bothEngines) !== 0
 
 const passed = runs.reduce((n, r) => n + r.passed, 0)
 const failed = runs.reduce((n, r) => n + r.failed, 0)
 const skipped = runs.reduce((n, r) => n + r.skipped, 0)
 console.log(`\n${passed} passed, ${failed} failed` + (skipped > 0 ? `, ${skipped} skipped` : ''))
-if (coverageFailed) console.log('coverage is below the thresholds in package.json ("tap": statements, branches, functions, lines)')
+if (coverageFailed) console.log(`coverage is below the thresholds (${bothEngines ? BOTH_ENGINES.join(' ') : 'package.json "tap": statements, branches, functions, lines'})`)
 process.exit(runs.some((r) => r.code !== 0) || failed > 0 || coverageFailed ? 1 : 0)
