@@ -87,7 +87,8 @@ function forbidden (request: FastifyRequest, message: string, code: string) {
 const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i
 const USER_ID = /^[1-9][0-9]{0,9}$/
 
-function bearerToken (request: FastifyRequest): string | undefined {
+/** The token of `Authorization: Bearer <token>`, or undefined: the one parser of bearer headers. */
+export function bearerToken (request: FastifyRequest): string | undefined {
   const header = request.headers.authorization
   return header === undefined ? undefined : BEARER.exec(header)?.[1]
 }

@@ -4,7 +4,7 @@ import fp from 'fastify-plugin'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { imageProcessingLoad } from '../src/domain/avatars.js'
 import { passwordHashingLoad } from '../src/domain/passwords.js'
-import { credentialsError } from './auth.js'
+import { bearerToken, credentialsError } from './auth.js'
 
 const LOGIN_OUTCOMES = [
   'success',
@@ -47,11 +47,10 @@ const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 
 const digest = (value: string) => createHash('sha256').update(value).digest()
 
-/** Whether the request carries `Authorization: Bearer <token>`, compared in constant time. */
+/** Whether the request carries `Authorization: Bearer <token>` (parsed as the API's guards parse it), compared in constant time. */
 function bearerMatches (request: FastifyRequest, expected: Buffer): boolean {
-  const match = /^bearer +(\S+)$/i.exec(request.headers.authorization ?? '')
-  // Equal-length digests: the comparison takes the same time whatever was sent.
-  return match !== null && timingSafeEqual(digest(match[1]!), expected)
+  const token = bearerToken(request)
+  return token !== undefined && timingSafeEqual(digest(token), expected)
 }
 
 async function metricsPlugin (app: FastifyInstance) {
