@@ -30,8 +30,8 @@ const LINGER_MS = 30_000
 function lingerOnUnreadBody (request: FastifyRequest, reply: FastifyReply): void {
   const raw = request.raw
   if (raw.complete || raw.destroyed) return
-  // Fastify's parser asked for `Connection: close` on the reply; a close set on the raw response (a
-  // drain or shutdown under way: plugins/graceful.ts, Fastify's own) stays.
+  // Fastify's parser asked for `Connection: close` on the reply; a close Fastify set on the raw response
+  // while it shuts down stays (the drain's own is set later, at send: plugins/graceful.ts).
   const closing = reply.raw.getHeader('connection')
   reply.removeHeader('connection')
   if (closing !== undefined) reply.raw.setHeader('connection', closing)
