@@ -3,6 +3,8 @@ import { httpErrors } from '@fastify/sensible'
 import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Role } from '../src/db/index.js'
+import { errors } from '../src/domain/errors.js'
+import { SECOND_FACTORS } from '../src/domain/login.js'
 import { hasPermission, type Permission } from '../src/domain/permissions.js'
 import { currentUserQuery } from '../src/domain/sessions.js'
 import type { CurrentUser } from '../src/domain/users.js'
@@ -29,6 +31,8 @@ export interface GuardInfo {
   active: boolean
   roles: readonly Role[]
   permissions: readonly Permission[]
+  /** The session must have been opened with a second factor (amr otp, rc or hwk). */
+  secondFactor: boolean
 }
 
 export const GUARD: unique symbol = Symbol.for('inkwell.guard')
@@ -46,6 +50,8 @@ declare module 'fastify' {
     requireRole: (...roles: Role[]) => Guard
     /** An active user whose role grants every one of these permissions. */
     requirePermission: (...permissions: Permission[]) => Guard
+    /** A user whose session was opened with a second factor (403 `Second factor required`, code MFA_REQUIRED, otherwise). */
+    requireSecondFactor: Guard
     /** Runs `guard` before every route registered after this call in this plugin and its children. */
     protect: (guard: Guard) => void
   }
@@ -95,7 +101,7 @@ export function bearerToken (request: FastifyRequest): string | undefined {
 
 function guard (hook: preHandlerAsyncHookHandler, info: Partial<GuardInfo>): Guard {
   return Object.assign(hook, {
-    [GUARD]: { auth: 'required', active: false, roles: [], permissions: [], ...info } satisfies GuardInfo
+    [GUARD]: { auth: 'required', active: false, roles: [], permissions: [], secondFactor: false, ...info } satisfies GuardInfo
   })
 }
 
@@ -168,11 +174,24 @@ async function authPlugin (app: FastifyInstance) {
     if (missing !== undefined) throw forbidden(request, `Requires permission: ${missing}`, 'PERMISSION_REQUIRED')
   }, { active: true, permissions }))
 
+  app.decorate('requireSecondFactor', guard(async (request) => {
+    const user = await requireUser(request)
+    if (!user.sessionAmr.split(' ').some((method) => (SECOND_FACTORS as readonly string[]).includes(method))) {
+      request.log.info({ userId: user.id, code: 'MFA_REQUIRED' }, 'access denied')
+      throw errors.secondFactorRequired()
+    }
+  }, { secondFactor: true }))
+
+  // Guards that protect() put before a route's own: a later protect() call goes after them, so prefix guards run in the order declared.
+  const prefixGuards = new WeakSet<object>()
   app.decorate('protect', function (this: FastifyInstance, prefixGuard: Guard) {
+    prefixGuards.add(prefixGuard)
     // Added to the route's own preHandler list (not as a context hook) so the docs can see it.
     this.addHook('onRoute', (route) => {
-      const own = route.preHandler === undefined ? [] : [route.preHandler].flat()
-      route.preHandler = [prefixGuard, ...own]
+      const hooks = route.preHandler === undefined ? [] : [route.preHandler].flat()
+      const firstOwn = hooks.findIndex((h) => !prefixGuards.has(h))
+      const at = firstOwn < 0 ? hooks.length : firstOwn
+      route.preHandler = [...hooks.slice(0, at), prefixGuard, ...hooks.slice(at)]
     })
   })
 }

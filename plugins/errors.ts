@@ -1,6 +1,7 @@
 import { STATUS_CODES } from 'node:http'
 import fp from 'fastify-plugin'
 import { loggableError } from '../src/db/database.js'
+import { isDomainError, type DomainError, type DomainErrorKind } from '../src/domain/errors.js'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 
 function body (statusCode: number, message: string, code?: string) {
@@ -16,6 +17,19 @@ function body (statusCode: number, message: string, code?: string) {
 function clientMessage (err: FastifyError): string {
   if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError) return 'Body is not valid JSON'
   return err.message
+}
+
+/** The one place where the domain's kinds of refusal become HTTP statuses. */
+const STATUS_OF_KIND: Record<DomainErrorKind, number> = {
+  invalid: 400, unauthenticated: 401, forbidden: 403, not_found: 404, conflict: 409, throttled: 429
+}
+
+function sendDomainError (err: DomainError, reply: FastifyReply) {
+  const status = STATUS_OF_KIND[err.kind]
+  // RFC 6750: a refused credential names the scheme to use; RFC 6585: a 429 says when to come back.
+  if (err.kind === 'unauthenticated') reply.header('www-authenticate', 'Bearer')
+  if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter))
+  return reply.code(status).send({ ...body(status, err.message, err.code), ...err.extra })
 }
 
 // A refused body is still read, and thrown away, up to these bounds, as nginx's lingering close does.
@@ -63,6 +77,7 @@ export default fp(async (app) => {
       // Something the request refers to was deleted while it ran (a racing delete).
       return reply.code(409).send(body(409, 'A resource this request refers to was removed meanwhile; try again', 'CONCURRENT_CHANGE'))
     }
+    if (isDomainError(err)) return sendDomainError(err, reply)
     const status = err.validation ? 400 : (err.statusCode ?? 500)
     if (status >= 500 && err.expose !== true) {
       request.log.error({ err: loggableError(err) }, 'request failed')

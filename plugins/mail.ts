@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import { MemoryRateCounter, type RateCounter } from '../src/domain/rate-counter.js'
 import { createMailer, type Mailer, type MailerOptions } from '../src/mail/mailer.js'
 import {
-  confirmEmailChange, emailChangedNotice, maskEmail, passwordReset, verifyEmail, type MailContent
+  confirmEmailChange, emailChangedNotice, maskEmail, passwordReset, recoveryCodeUsedNotice, verifyEmail, type MailContent
 } from '../src/mail/templates.js'
 import { RedisRateCounter } from '../src/redis/rate-counter.js'
 
@@ -19,12 +19,16 @@ declare module 'fastify' {
     /** Resolves when every afterResponse task so far and every queued mail is done (tests, shutdown). */
     settled: () => Promise<void>
     /**
-     * Mails a link carrying `token`, built from APP_URL only (never from the request's Host or
-     * X-Forwarded-* headers), if the account has had fewer than 3 such mails this hour.
+     * If the account has had fewer than 3 such mails this hour, runs `issue` (which makes the link's
+     * token, voiding earlier links, or returns undefined when there is nothing to send) and mails the
+     * link, built from APP_URL only (never from the request's Host or X-Forwarded-* headers). Past the
+     * cap nothing changes: no token is made, so no earlier link is voided.
      */
-    mailLink: (kind: LinkKind, userId: number, to: string, token: string) => Promise<boolean>
+    mailLink: (kind: LinkKind, userId: number, to: string, issue: () => Promise<string | undefined>) => Promise<boolean>
     /** Tells the previous address that the account's address changed. */
     mailEmailChanged: (previous: string, next: string) => void
+    /** Tells the owner that one of their recovery codes was used, and how many are left. */
+    mailRecoveryCodeUsed: (to: string, left: number) => void
   }
 }
 
@@ -70,11 +74,13 @@ export default fp<MailPluginOptions>(async (app, options) => {
     email_change: { path: '/verify-email', ttl: emailTokenTtl, content: (link, ttl, to) => confirmEmailChange(link, to, ttl) },
     password_reset: { path: '/reset-password', ttl: passwordResetTtl, content: (link, ttl) => passwordReset(link, ttl) }
   }
-  app.decorate('mailLink', async (kind: LinkKind, userId: number, to: string, token: string) => {
+  app.decorate('mailLink', async (kind: LinkKind, userId: number, to: string, issue: () => Promise<string | undefined>) => {
     if (!await mailLimit.take(`${kind}:${userId}`)) {
-      app.log.warn({ userId, kind }, 'mail limit reached: no mail sent')
+      app.log.warn({ userId, kind }, 'mail limit reached: no mail sent, no link made')
       return false
     }
+    const token = await issue()
+    if (token === undefined) return false
     const { path, ttl, content } = links[kind]
     const link = `${appUrl}${path}?token=${encodeURIComponent(token)}`
     mailer.send({ to, ...content(link, ttl, to), link })
@@ -82,6 +88,10 @@ export default fp<MailPluginOptions>(async (app, options) => {
   })
   app.decorate('mailEmailChanged', (previous: string, next: string) => {
     mailer.send({ to: previous, ...emailChangedNotice(maskEmail(next)) })
+  })
+
+  app.decorate('mailRecoveryCodeUsed', (to: string, left: number) => {
+    mailer.send({ to, ...recoveryCodeUsedNotice(left) })
   })
 
   app.addHook('onClose', async () => {

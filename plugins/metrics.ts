@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { imageProcessingLoad } from '../src/domain/avatars.js'
+import type { LoginOutcome } from '../src/domain/login.js'
 import { passwordHashingLoad } from '../src/domain/passwords.js'
 import { bearerToken, credentialsError } from './auth.js'
 
@@ -10,10 +11,10 @@ const LOGIN_OUTCOMES = [
   'success',
   'bad_credentials', // an unknown account or a wrong password: one outcome, as they are one 401
   'throttled', // LOGIN_FAILURE_LIMIT reached: 429 before the password is checked
-  'password_changed' // verified, but a concurrent change, reset or deletion replaced the password: 401
-] as const
-/** What became of a password login (`POST /auth/token`, `grant_type=password`). */
-export type LoginOutcome = typeof LOGIN_OUTCOMES[number]
+  'password_changed', // verified, but a concurrent change, reset or deletion replaced the password: 401
+  'mfa_required', // the right password with a second factor on: 403 and an mfa_token
+  'bad_code' // a wrong second-factor code at the mfa_otp grant: 401
+] as const satisfies readonly LoginOutcome[]
 
 const LIMITS = [
   'auth_rate_limit', // AUTH_RATE_LIMIT on /auth/*: 429

@@ -2,6 +2,10 @@ import fp from 'fastify-plugin'
 import { AdminUser, AdminUserChange, AdminUserPage, AuditEntry, AuditPage } from '../schemas/admin.js'
 import { LogoutBody, PasswordResetConfirm, PasswordResetRequest, TokenPair, TokenRequest, VerifyEmailBody } from '../schemas/auth.js'
 import { ErrorResponse, Health } from '../schemas/common.js'
+import {
+  MfaRequired, MfaSummary, Passkey, PasskeyLogin, PasskeyPage, PasskeyRegistration, RecoveryCodes, ReauthBody, ReauthWithCodeBody,
+  TotpConfirmBody, TotpEnrolment, TotpStartBody, WebAuthnOptions
+} from '../schemas/mfa.js'
 import { CreatePostBody, Post, PostAuthor, PostPage, UpdatePostBody } from '../schemas/posts.js'
 import {
   Accepted, AvatarUpload, ChangeEmailBody, ChangePasswordBody, DeleteMeBody, Permission, RegisterBody, Role, Session, SessionPage,
@@ -14,7 +18,9 @@ import {
  */
 export default fp(async (app) => {
   for (const schema of [
-    ErrorResponse, Health, Role, Permission, UserPublic, UserPrivate, TokenPair,
+    ErrorResponse, Health, Role, Permission, MfaSummary, UserPublic, UserPrivate, TokenPair, MfaRequired,
+    TotpEnrolment, RecoveryCodes, Passkey, PasskeyPage, WebAuthnOptions,
+    ReauthBody, ReauthWithCodeBody, TotpStartBody, TotpConfirmBody, PasskeyRegistration, PasskeyLogin,
     PostAuthor, Post, PostPage, AdminUser, AdminUserPage, AuditEntry, AuditPage,
     Accepted, Session, SessionPage,
     RegisterBody, TokenRequest, LogoutBody, PasswordResetRequest, PasswordResetConfirm, VerifyEmailBody,

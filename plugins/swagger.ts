@@ -16,7 +16,8 @@ function requirementText (guards: GuardInfo[]): string | undefined {
   const parts = [
     ...(roles.length > 0 ? [`role ${roles.map((r) => `\`${r}\``).join(' or ')}`] : []),
     ...(permissions.length > 0 ? [`permission ${permissions.map((p) => `\`${p}\``).join(', ')}`] : []),
-    ...(guards.some((g) => g.active) ? ['an active account'] : [])
+    ...(guards.some((g) => g.active) ? ['an active account'] : []),
+    ...(guards.some((g) => g.secondFactor) ? ['a session opened with a second factor (authenticator code, recovery code or passkey; else 403 `Second factor required`, code `MFA_REQUIRED`)'] : [])
   ]
   return parts.length > 0 ? `**Requires** ${parts.join(', ')}.` : undefined
 }
@@ -35,9 +36,10 @@ export function documentGuards (schema: FastifySchema | undefined, preHandler: u
   if (required) {
     responses['401'] ??= errorResponse('Missing, invalid, expired or revoked access token (`Could not validate credentials`)')
   }
-  const forbidding = guards.some((g) => g.active || g.roles.length > 0 || g.permissions.length > 0)
+  const forbidding = guards.some((g) => g.active || g.roles.length > 0 || g.permissions.length > 0 || g.secondFactor)
   if (forbidding) {
-    responses['403'] ??= errorResponse('The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required')
+    const secondFactor = guards.some((g) => g.secondFactor) ? ', or its session was opened without a second factor (`Second factor required`)' : ''
+    responses['403'] ??= errorResponse(`The account is inactive, its e-mail is not verified (with \`REQUIRE_VERIFIED_EMAIL\`), or it lacks the role or permission required${secondFactor}`)
   }
   const requirement = requirementText(guards)
   return {
@@ -90,6 +92,7 @@ async function swaggerPlugin (app: FastifyInstance) {
       tags: [
         { name: 'auth', description: 'Logging in and out, tokens' },
         { name: 'users', description: 'Accounts and profiles' },
+        { name: 'mfa', description: 'Second factors: an authenticator app (TOTP) with recovery codes, and passkeys' },
         { name: 'posts', description: 'Posts and likes' },
         { name: 'admin', description: 'Administration: every route requires the `admin` role; every write is audited' },
         { name: 'ops', description: 'Operations' }

@@ -7,6 +7,7 @@ import {
   type ClientInfo, createSession, newId, recordRefreshToken, revokeAllSessions,
   revokeSessionOfToken, spendRefreshToken
 } from '../src/domain/sessions.js'
+import type { NewSession } from '../src/domain/login.js'
 import { credentialsError, loginError } from './auth.js'
 
 export interface TokenPair {
@@ -30,6 +31,11 @@ export interface TokenService {
    * Inside a caller's transaction (`tx`), joins it.
    */
   issue: (userId: number, verifiedHash: string, client: ClientInfo, tx?: Database) => Promise<TokenPair>
+  /**
+   * Starts a session as the login service asks (with its `amr`) and returns its first pair, or
+   * undefined when the verified password is no longer the account's (or the account is gone).
+   */
+  start: (session: NewSession, tx?: Database) => Promise<TokenPair | undefined>
   /** Spends a refresh token for a new pair in the same session; throws the 401 otherwise. */
   refresh: (refreshToken: string, log?: FastifyBaseLogger) => Promise<TokenPair>
   /** Ends the session a refresh token belongs to. Never fails: logout is idempotent. */
@@ -70,13 +76,17 @@ async function tokensPlugin (app: FastifyInstance) {
 
   const service: TokenService = {
     async issue (userId, verifiedHash, client, db = app.db) {
-      // One transaction: one commit (one fsync) for the session and its first refresh token.
-      const tokens = await db.transaction(async (tx) => {
-        const sessionId = await createSession(tx, userId, verifiedHash, refreshTokenTtl, client)
-        return sessionId === undefined ? undefined : await pair(tx, userId, sessionId)
-      })
+      const tokens = await service.start({ userId, verifiedHash, client, amr: ['pwd'] }, db)
       if (tokens === undefined) throw loginError()
       return tokens
+    },
+
+    async start ({ userId, verifiedHash, client, amr }, db = app.db) {
+      // One transaction: one commit (one fsync) for the session and its first refresh token.
+      return await db.transaction(async (tx) => {
+        const sessionId = await createSession(tx, userId, verifiedHash, refreshTokenTtl, client, amr)
+        return sessionId === undefined ? undefined : await pair(tx, userId, sessionId)
+      })
     },
 
     async refresh (refreshToken, log = app.log) {

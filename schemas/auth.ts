@@ -9,10 +9,12 @@ const Jwt = Type.String({ minLength: 1, maxLength: 4096 })
  */
 export const TokenRequest = Type.Object({
   // No JSON Schema `default`: generators would make the field required in the request type (the handler defaults it).
-  grant_type: Type.Optional(Type.String({ maxLength: 64, description: '`password` (when left out) or `refresh_token`' })),
+  grant_type: Type.Optional(Type.String({ maxLength: 64, description: '`password` (when left out), `refresh_token`, or `mfa_otp` (the second step of a login with a second factor)' })),
   username: Type.Optional(Type.String({ minLength: 1, maxLength: 254, description: 'Email or username (grant_type=password)' })),
   password: Type.Optional(Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH, description: 'grant_type=password' })),
-  refresh_token: Type.Optional({ ...Jwt, description: 'grant_type=refresh_token' })
+  refresh_token: Type.Optional({ ...Jwt, description: 'grant_type=refresh_token' }),
+  mfa_token: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'grant_type=mfa_otp: the `mfa_token` of the 403 `MFA_REQUIRED` answer' })),
+  otp: Type.Optional(Type.String({ minLength: 1, maxLength: 32, description: 'grant_type=mfa_otp: a 6-digit code of the authenticator app, or a recovery code' }))
 }, {
   $id: 'TokenRequest',
   title: 'TokenRequest',
@@ -20,7 +22,8 @@ export const TokenRequest = Type.Object({
     'Other parameters (`scope`, `client_id`, `client_secret`, ...) are accepted and ignored',
   examples: [
     { grant_type: 'password', username: 'ada', password: 'correct horse battery staple' },
-    { grant_type: 'refresh_token', refresh_token: 'eyJhbGciOiJIUzI1NiJ9.…' }
+    { grant_type: 'refresh_token', refresh_token: 'eyJhbGciOiJIUzI1NiJ9.…' },
+    { grant_type: 'mfa_otp', mfa_token: 'p1Zb…', otp: '123456' }
   ]
 })
 

@@ -3,6 +3,7 @@ import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../src/domain/password
 import { PERMISSIONS } from '../src/domain/permissions.js'
 import { ROLES } from '../src/db/roles.js'
 import { Id, NullableString, pageOf, ref, Timestamp } from './common.js'
+import { MfaSummary, Otp } from './mfa.js'
 
 export const Username = Type.String({
   minLength: 3, maxLength: 32, pattern: '^[A-Za-z0-9_-]+$',
@@ -12,7 +13,7 @@ export const Email = Type.String({ format: 'email', maxLength: 254, description:
 export const Bio = Type.String({ maxLength: 500 })
 export const Password = Type.String({
   minLength: PASSWORD_MIN_LENGTH, maxLength: PASSWORD_MAX_LENGTH,
-  description: `${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters, prepared as RFC 8265's OpaqueString (non-ASCII spaces become spaces, then NFC; nothing trimmed or case-mapped). Refused: control characters, fewer than ${PASSWORD_MIN_LENGTH} characters that are neither spaces nor invisible, and the most common passwords`
+  description: `${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters, prepared as RFC 8265's OpaqueString (non-ASCII spaces become spaces, then NFC; nothing trimmed or case-mapped). Refused: control characters, fewer than ${PASSWORD_MIN_LENGTH} visible characters (spaces, invisible characters, blank fillers such as U+2800 and the Hangul fillers, and combining marks do not count), and the most common passwords`
 })
 export const Role = Type.Unsafe<typeof ROLES[number]>({ type: 'string', enum: [...ROLES], $id: 'Role', title: 'Role' })
 export const Permission = Type.Unsafe<typeof PERMISSIONS[number]>({
@@ -43,6 +44,7 @@ export const UserPrivate = Type.Object({
   is_active: Type.Boolean(),
   avatar_url: AvatarUrl,
   permissions: Type.Array(ref(Permission), { description: 'What the role grants' }),
+  mfa: ref(MfaSummary),
   created_at: Timestamp
 }, {
   $id: 'UserPrivate',
@@ -58,6 +60,7 @@ export const UserPrivate = Type.Object({
     is_active: true,
     avatar_url: null,
     permissions: ['post:create', 'post:edit_own', 'post:delete_own', 'post:like'],
+    mfa: { totp: true, passkeys: 1, recovery_codes_left: 10 },
     created_at: '2026-11-28T12:00:00.000Z'
   }]
 })
@@ -78,20 +81,25 @@ export const UpdateMeBody = Type.Object({
   bio: Type.Optional(Bio)
 }, { additionalProperties: false, $id: 'UpdateMeBody', title: 'UpdateMeBody', description: 'Only the fields given change' })
 
+const OtpWhenOn = Type.Optional({ ...Otp, description: 'Required when an authenticator app is on: a 6-digit code, or a recovery code' })
+
 export const ChangePasswordBody = Type.Object({
   current_password: Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH }),
-  new_password: Password
+  new_password: Password,
+  otp: OtpWhenOn
 }, { additionalProperties: false, $id: 'ChangePasswordBody', title: 'ChangePasswordBody' })
 
 const CurrentPassword = Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH, description: 'The account\'s password, asked again' })
 
 export const ChangeEmailBody = Type.Object({
   new_email: Email,
-  current_password: CurrentPassword
+  current_password: CurrentPassword,
+  otp: OtpWhenOn
 }, { additionalProperties: false, $id: 'ChangeEmailBody', title: 'ChangeEmailBody' })
 
 export const DeleteMeBody = Type.Object({
-  password: CurrentPassword
+  password: CurrentPassword,
+  otp: OtpWhenOn
 }, { additionalProperties: false, $id: 'DeleteMeBody', title: 'DeleteMeBody' })
 
 export const Accepted = Type.Object({
@@ -105,6 +113,9 @@ export const Session = Type.Object({
   expires_at: Timestamp,
   ip: NullableString({ description: 'The client address at login' }),
   user_agent: NullableString({ description: 'The User-Agent at login' }),
+  amr: Type.Array(Type.Union([Type.Literal('pwd'), Type.Literal('otp'), Type.Literal('rc'), Type.Literal('hwk')]), {
+    description: 'How the session was opened (RFC 8176): `pwd` password, `otp` authenticator code, `rc` recovery code, `hwk` passkey'
+  }),
   current: Type.Boolean({ description: 'Whether the calling token belongs to this session' })
 }, { $id: 'Session', title: 'Session' })
 

@@ -11,6 +11,7 @@ import dbPlugin from '../plugins/db.js'
 import errorsPlugin from '../plugins/errors.js'
 import gracefulPlugin from '../plugins/graceful.js'
 import jsonPlugin from '../plugins/json.js'
+import loginPlugin from '../plugins/login.js'
 import mailPlugin, { type MailPluginOptions } from '../plugins/mail.js'
 import metricsPlugin from '../plugins/metrics.js'
 import requestLogPlugin from '../plugins/request-log.js'
@@ -23,10 +24,10 @@ import validationPlugin from '../plugins/validation.js'
 import adminRoutes from '../routes/admin/index.js'
 import authRoutes from '../routes/auth/index.js'
 import healthRoutes from '../routes/health/index.js'
-import reauthPlugin from '../plugins/reauth.js'
 import postsRoutes from '../routes/posts/index.js'
 import avatarRoutes from '../routes/users/avatar.js'
 import accountRoutes from '../routes/users/account.js'
+import mfaRoutes from '../routes/users/mfa.js'
 import usersRoutes from '../routes/users/index.js'
 import sessionsRoutes from '../routes/users/sessions.js'
 import type { Config } from './config.js'
@@ -85,7 +86,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
     genReqId: () => crypto.randomUUID(),
     // X-Forwarded-For counts only from a proxy the operator named (TRUST_PROXY); else request.ip is the peer.
     trustProxy: config.trustProxy,
-    // Transport limits (README "Limits"): a slow or oversized client is cut off instead of holding a socket.
+    // Transport limits (docs/limits.md): a slow or oversized client is cut off instead of holding a socket.
     http: {
       maxHeaderSize: 16 * 1024,
       headersTimeout: 10_000,
@@ -119,7 +120,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
   await app.register(authPlugin)
   await app.register(tokensPlugin)
   await app.register(cursorsPlugin)
-  await app.register(reauthPlugin)
+  await app.register(loginPlugin)
   await app.register(swaggerPlugin)
   await app.register(uploadsPlugin)
 
@@ -128,6 +129,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
   await app.register(usersRoutes, { prefix: '/users' })
   await app.register(accountRoutes, { prefix: '/users' })
   await app.register(sessionsRoutes, { prefix: '/users' })
+  await app.register(mfaRoutes, { prefix: '/users' })
   await app.register(avatarRoutes, { prefix: '/users' })
   await app.register(postsRoutes, { prefix: '/posts' })
   await app.register(adminRoutes, { prefix: '/admin' })

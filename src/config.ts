@@ -40,6 +40,12 @@ export interface Config {
   metricsToken?: string
   /** Set when the secret was generated for development, so start-up can warn about it. */
   generatedSecretFile?: string
+  /** Encrypts TOTP secrets and keys recovery-code hashes; JWT_SECRET when unset. */
+  mfaEncryptionKey?: string
+  /** The WebAuthn relying-party id: the host of APP_URL unless WEBAUTHN_RP_ID names a registrable suffix of it. */
+  webauthnRpId: string
+  /** When true, every /admin route answers 403 `Second factor required` to a session opened with a password alone. */
+  adminMfaRequired: boolean
 }
 
 export class ConfigError extends Error {
@@ -216,6 +222,24 @@ function redisUrl (env: Env): string | undefined {
   return raw
 }
 
+function mfaEncryptionKey (env: Env): string | undefined {
+  const raw = env.MFA_ENCRYPTION_KEY
+  if (raw === undefined || raw === '') return undefined
+  if (Buffer.byteLength(raw, 'utf8') < MIN_SECRET_BYTES) throw new ConfigError('MFA_ENCRYPTION_KEY', `must be at least ${MIN_SECRET_BYTES} bytes long`)
+  return raw
+}
+
+/** A domain name that is APP_URL's host or a suffix of it at a dot, as WebAuthn requires of an rp id. */
+function webauthnRpId (env: Env, appUrl: string): string {
+  const host = new URL(appUrl).hostname
+  const raw = text(env, 'WEBAUTHN_RP_ID', '')
+  if (raw === '') return host.replace(/^\[|\]$/g, '')
+  if (!/^([a-z0-9-]+\.)*[a-z0-9-]+$/.test(raw) || !(host === raw || host.endsWith(`.${raw}`))) {
+    throw new ConfigError('WEBAUTHN_RP_ID', `must be the host of APP_URL (${host}) or a parent domain of it, got "${raw}"`)
+  }
+  return raw
+}
+
 const MIN_METRICS_TOKEN_LENGTH = 16
 
 /** A bearer token as RFC 6750 spells one (b64token), long enough not to be guessed. */
@@ -261,8 +285,13 @@ export function loadConfig (env: Env = process.env): Config {
     emailTokenTtl: integer(env, 'EMAIL_TOKEN_TTL', 86_400, 1, Number.MAX_SAFE_INTEGER),
     requireVerifiedEmail: boolean(env, 'REQUIRE_VERIFIED_EMAIL', false),
     corsOrigins: corsOrigins(env),
-    trustProxy: trustProxy(env)
+    trustProxy: trustProxy(env),
+    webauthnRpId: '',
+    adminMfaRequired: boolean(env, 'ADMIN_MFA_REQUIRED', false)
   }
+  config.webauthnRpId = webauthnRpId(env, config.appUrl)
+  const mfaKey = mfaEncryptionKey(env)
+  if (mfaKey !== undefined) config.mfaEncryptionKey = mfaKey
   const redis = redisUrl(env)
   if (redis !== undefined) config.redisUrl = redis
   const smtp = url(env, 'SMTP_URL', ['smtp:', 'smtps:'], 'smtp://user:password@mail.example.com:587 (smtps:// for TLS from the start)')

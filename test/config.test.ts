@@ -20,6 +20,19 @@ t.test('defaults', async (t) => {
   t.equal(config.jwtSecret, SECRET, 'JWT_SECRET as given')
   t.equal(config.generatedSecretFile, undefined, 'no generated secret when one is given')
   t.equal(config.metricsToken, undefined, 'METRICS_TOKEN unset: no /metrics')
+  t.equal(config.adminMfaRequired, false, 'ADMIN_MFA_REQUIRED')
+  t.equal(config.mfaEncryptionKey, undefined, 'MFA_ENCRYPTION_KEY unset: derived from JWT_SECRET')
+  t.equal(config.webauthnRpId, '127.0.0.1', 'WEBAUTHN_RP_ID: the host of APP_URL')
+})
+
+t.test('second-factor settings', async (t) => {
+  const config = loadConfig({ JWT_SECRET: SECRET, APP_URL: 'https://app.blog.example.com', WEBAUTHN_RP_ID: 'blog.example.com', ADMIN_MFA_REQUIRED: 'true', MFA_ENCRYPTION_KEY: 'k'.repeat(32) })
+  t.equal(config.webauthnRpId, 'blog.example.com', 'a parent domain of APP_URL\'s host')
+  t.equal(config.adminMfaRequired, true)
+  t.equal(config.mfaEncryptionKey, 'k'.repeat(32))
+  t.equal(loadConfig({ JWT_SECRET: SECRET, APP_URL: 'https://app.blog.example.com' }).webauthnRpId, 'app.blog.example.com', 'default: APP_URL\'s host')
+  t.throws(() => loadConfig({ JWT_SECRET: SECRET, APP_URL: 'https://app.blog.example.com', WEBAUTHN_RP_ID: 'example.org' }),
+    { name: 'ConfigError', variable: 'WEBAUTHN_RP_ID', message: /app\.blog\.example\.com/ }, 'another domain: refused, naming the host')
 })
 
 t.test('METRICS_TOKEN is a bearer token of at least 16 characters, never echoed in the error', async (t) => {
@@ -85,6 +98,10 @@ t.test('each invalid value stops start-up with a ConfigError naming the variable
     ['LOGIN_FAILURE_LIMIT', '0'],
     ['LOG_LEVEL', 'loud'],
     ['LOG_LEVEL', 'INFO '],
+    ['MFA_ENCRYPTION_KEY', 'x'.repeat(31)],
+    ['ADMIN_MFA_REQUIRED', 'yes'],
+    ['WEBAUTHN_RP_ID', 'evil.example'],
+    ['WEBAUTHN_RP_ID', 'http://127.0.0.1'],
     ['JWT_SECRET', 'x'.repeat(31)],
     // 15 two-byte characters and one ASCII: 16 characters, 31 bytes.
     ['JWT_SECRET', 'é'.repeat(15) + 'a']

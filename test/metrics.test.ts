@@ -112,7 +112,7 @@ t.test('requests, logins and throttled logins are counted exactly, by route patt
   t.notOk(after.samples.some((s) => /999999|12345|no\/such/.test(s.labels.route ?? '')), 'no raw URL or id in any label')
   t.same(increments(logins(before), logins(after)), { bad_credentials: 1, throttled: 1, success: 2 }, 'logins by outcome')
   t.same(increments(refusals(before), refusals(after)), { login_failures: 1 }, 'one refusal, by the login-failure limit')
-  t.same([...logins(after).keys()].sort(), ['bad_credentials', 'password_changed', 'success', 'throttled'], 'every outcome has a series, zero or not')
+  t.same([...logins(after).keys()].sort(), ['bad_code', 'bad_credentials', 'mfa_required', 'password_changed', 'success', 'throttled'], 'every outcome has a series, zero or not')
 
   // The histogram agrees with itself: every request falls in +Inf, and took some time.
   const labels = { method: 'GET', route: '/posts/:id', status_code: '200' }

@@ -10,6 +10,7 @@ export type Schema = Record<string, unknown> & {
   format?: string
   minLength?: number
   minimum?: number
+  examples?: unknown[]
 }
 
 export function resolve (schema: Schema, components: Record<string, Schema>): Schema {
@@ -31,6 +32,7 @@ export function sample (schema: Schema, components: Record<string, Schema>, all 
     case 'integer': case 'number': return s.minimum ?? 1
     case 'boolean': return true
     case 'string':
+      if (s.examples?.[0] !== undefined) return s.examples[0]
       if (s.format === 'email') return 'sample@example.com'
       return 'sample-value-long-enough'.slice(0, Math.max(s.minLength ?? 1, 12))
     default: return null

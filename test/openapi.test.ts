@@ -52,9 +52,11 @@ t.test('the published document', async (t) => {
   for (const { name, op } of operations) {
     t.ok(op.operationId && op.summary && op.tags?.length, `${name} has an operationId, a summary and tags`)
     for (const [status, response] of Object.entries(op.responses)) {
+      // The one exception: the token endpoint's 403 is the error shape plus the `mfa_token` of a login's first step.
+      const shape = op.operationId === 'createToken' && status === '403' ? 'MfaRequired' : 'ErrorResponse'
       if (Number(status) >= 400) {
-        t.same(response.content, { 'application/json': { schema: { $ref: '#/components/schemas/ErrorResponse' } } },
-          `${name} ${status} uses the shared ErrorResponse schema`)
+        t.same(response.content, { 'application/json': { schema: { $ref: `#/components/schemas/${shape}` } } },
+          `${name} ${status} uses the shared ${shape} schema`)
       }
     }
   }
@@ -162,9 +164,14 @@ t.test('security in the document is what the server enforces, route by route', a
         served(t, op, junk, `${name}, with an invalid token`)
       } else {
         t.equal(security, '[]', `${name}: documented as public`)
-        t.not(anonymous.statusCode, 401, `${name}: documented as public, and anonymous is not refused`)
+        if (op.operationId === 'passkeyLogin') {
+          // Public, but its body is a credential: a made-up passkey assertion gets the one 401, as documented.
+          t.ok(isCredentials401(anonymous), `${name}: documented as public; a made-up assertion gets the one 401`)
+        } else {
+          t.not(anonymous.statusCode, 401, `${name}: documented as public, and anonymous is not refused`)
+        }
       }
-      if (op.responses['403'] !== undefined) {
+      if (op.responses['403'] !== undefined && security !== '[]') {
         t.match(JSON.stringify(op), /Requires/, `${name}: says in its description what it requires`)
       }
     }

@@ -11,6 +11,8 @@ import { adminView, changeUserStanding, deleteUser, listUsers } from '../../src/
 const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // Once for the whole prefix: a route added below is guarded without anyone remembering to.
   app.protect(app.requireRole('admin'))
+  // ADMIN_MFA_REQUIRED: an admin's session must have been opened with a second factor as well.
+  if (app.config.adminMfaRequired) app.protect(app.requireSecondFactor)
 
   const audit = (request: FastifyRequest) => ({ actorId: userOf(request).id, ip: request.ip })
 

@@ -1,14 +1,17 @@
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { loginError, userOf } from '../../plugins/auth.js'
-import { clientOf, throttledError } from '../../plugins/reauth.js'
+import type { AuthenticationResponseJSON } from '@simplewebauthn/server'
+import { credentialsError, userOf } from '../../plugins/auth.js'
+import { clientOf } from '../../plugins/login.js'
 import { LogoutBody, PasswordResetConfirm, PasswordResetRequest, TokenPair, TokenRequest, VerifyEmailBody } from '../../schemas/auth.js'
 import { errorResponse, ref } from '../../schemas/common.js'
 import { Accepted, RegisterBody, UserPrivate } from '../../schemas/users.js'
 import { confirmEmail, resetPassword, startPasswordReset, startVerification } from '../../src/domain/accounts.js'
-import { checkPassword, hashPassword, verifyDummyPassword } from '../../src/domain/passwords.js'
-import { assertAcceptablePassword, createUser, findUserByLogin, privateView, upgradePasswordHash } from '../../src/domain/users.js'
+import { authenticationOptions, verifyPasskeyLogin } from '../../src/domain/mfa/passkeys.js'
+import { hashPassword } from '../../src/domain/passwords.js'
+import { assertAcceptablePassword, createUser, findUserByEmail, privateView } from '../../src/domain/users.js'
+import { MfaRequired, PasskeyLogin, WebAuthnOptions } from '../../schemas/mfa.js'
 
 const AUTH_BODY_LIMIT = 16 * 1024
 
@@ -23,7 +26,6 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
   app.addHook('onRoute', (route) => { route.bodyLimit ??= AUTH_BODY_LIMIT })
 
-  const throttle = app.loginThrottle
   const tooMany = errorResponse('Too many requests; `Retry-After` says when to try again')
 
   app.post('/register', {
@@ -45,7 +47,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     request.log.info({ userId: user.id }, 'user registered')
     reply.header('cache-control', 'no-store')
     app.afterResponse(async () => {
-      await app.mailLink('verify_email', user.id, user.email, await startVerification(app.db, user, app.config.emailTokenTtl))
+      await app.mailLink('verify_email', user.id, user.email, () => startVerification(app.db, user, app.config.emailTokenTtl))
     }, request.log)
     return reply.code(201).send(privateView(user))
   })
@@ -57,65 +59,83 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Log in, or refresh a token pair (OAuth2 token endpoint)',
       description: 'OAuth2 password grant (`grant_type=password`, the default) with `username` (email or ' +
         'username) and `password`, or `grant_type=refresh_token` with `refresh_token`. A refresh token ' +
-        'can be used once: each use returns a new pair, and using one twice ends its session. ' +
-        'After `LOGIN_FAILURE_LIMIT` (default 10) failed logins with one username or email from one client ' +
-        'in 15 minutes, answers 429 with `Retry-After`, whatever the password.',
+        'can be used once: each use returns a new pair, and using one twice ends its session.\n\n' +
+        '**Second factor.** When the account has an authenticator app on, the right password answers 403 ' +
+        '`MFA_REQUIRED` with an `mfa_token` (single use, 5 minutes). Send it with `grant_type=mfa_otp` and ' +
+        '`otp` (the app\'s 6-digit code, or a recovery code) for the tokens. A wrong code is 401 `Invalid code`; ' +
+        'after 5 the `mfa_token` is void.\n\n' +
+        'Every wrong password or code counts towards `LOGIN_FAILURE_LIMIT` (default 10) for the account ' +
+        'and client in 15 minutes, counted before it is checked: past it, 429 with `Retry-After`, whatever is sent.',
       consumes: ['application/x-www-form-urlencoded', 'application/json'],
       body: ref(TokenRequest),
       response: {
         200: { ...ref(TokenPair), description: 'A fresh token pair', headers: { 'cache-control': Type.Literal('no-store') } },
         400: errorResponse('Missing parameters or an unsupported grant_type'),
-        401: errorResponse('Wrong username or password, or an invalid refresh token'),
+        401: errorResponse('Wrong username or password, an invalid refresh token, an invalid or expired `mfa_token`, or `Invalid code`'),
+        403: { ...ref(MfaRequired), description: 'The password is right and a second factor is on: continue with `grant_type=mfa_otp`' },
         429: tooMany
       }
     }
   }, async (request, reply) => {
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
-    const { grant_type: grantType = 'password', username, password, refresh_token: refreshToken } = request.body
+    const { grant_type: grantType = 'password', username, password, refresh_token: refreshToken, mfa_token: mfaToken, otp } = request.body
+    switch (grantType) {
+      case 'refresh_token':
+        if (refreshToken === undefined) throw app.httpErrors.badRequest('refresh_token is required for grant_type=refresh_token')
+        return await app.tokens.refresh(refreshToken, request.log)
+      case 'password':
+        if (username === undefined || password === undefined) {
+          throw app.httpErrors.badRequest('username and password are required for grant_type=password')
+        }
+        return await app.login.withPassword(username, password, clientOf(request))
+      case 'mfa_otp':
+        if (mfaToken === undefined || otp === undefined) throw app.httpErrors.badRequest('mfa_token and otp are required for grant_type=mfa_otp')
+        return await app.login.withCode(mfaToken, otp, clientOf(request))
+      default:
+        throw Object.assign(app.httpErrors.badRequest('Unsupported grant_type: use password, refresh_token or mfa_otp'), { code: 'UNSUPPORTED_GRANT_TYPE' })
+    }
+  })
 
-    if (grantType === 'refresh_token') {
-      if (refreshToken === undefined) throw app.httpErrors.badRequest('refresh_token is required for grant_type=refresh_token')
-      return await app.tokens.refresh(refreshToken, request.log)
+  app.post('/passkey/options', {
+    schema: {
+      tags: ['auth'],
+      operationId: 'passkeyLoginOptions',
+      summary: 'Start a passkey login',
+      description: 'WebAuthn request options for a discoverable credential (no username needed); the challenge is single use and valid 5 minutes. ' +
+        'Pass them to `navigator.credentials.get()` and send its answer to `POST /auth/passkey`.',
+      response: {
+        200: { ...ref(WebAuthnOptions), description: '`PublicKeyCredentialRequestOptionsJSON`' },
+        429: tooMany
+      }
     }
-    if (grantType !== 'password') {
-      throw Object.assign(app.httpErrors.badRequest(`Unsupported grant_type: use password or refresh_token`), { code: 'UNSUPPORTED_GRANT_TYPE' })
-    }
-    if (username === undefined || password === undefined) {
-      throw app.httpErrors.badRequest('username and password are required for grant_type=password')
-    }
+  }, async (_request, reply) => {
+    reply.header('cache-control', 'no-store')
+    return await authenticationOptions(app.db, app.relyingParty)
+  })
 
-    // Keyed on what was typed, whether or not such an account exists: an unknown account must be
-    // throttled exactly like a real one, or the 429 would tell which accounts exist.
-    const account = username.toLowerCase()
-    const wait = await throttle.retryAfter(account, request.ip)
-    if (wait > 0) {
-      request.log.warn('login throttled')
-      app.metrics.login('throttled')
-      app.metrics.refused('login_failures')
-      throw throttledError(wait)
+  app.post('/passkey', {
+    schema: {
+      tags: ['auth'],
+      operationId: 'passkeyLogin',
+      summary: 'Log in with a passkey',
+      description: 'A passkey login is a login with both factors (`amr` `hwk`). An unknown passkey, a bad signature, ' +
+        'another origin or rp id, a signature counter that did not move forward, or a used or expired challenge: the one 401.',
+      body: ref(PasskeyLogin),
+      response: {
+        200: { ...ref(TokenPair), description: 'A fresh token pair', headers: { 'cache-control': Type.Literal('no-store') } },
+        400: errorResponse('Invalid body'),
+        401: errorResponse('`Could not validate credentials`'),
+        429: tooMany
+      }
     }
-    const user = await findUserByLogin(app.db, username)
-    // An unknown account still pays for one argon2 verification: its timing matches a wrong password.
-    const check = user === undefined
-      ? { valid: await verifyDummyPassword(password), rehash: false }
-      : await checkPassword(user.passwordHash, password)
-    if (user === undefined || !check.valid) {
-      await throttle.recordFailure(account, request.ip)
-      request.log.info({ userId: user?.id }, 'login failed')
-      app.metrics.login('bad_credentials')
-      throw loginError()
+  }, async (request, reply) => {
+    reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
+    const userId = await verifyPasskeyLogin(app.db, app.relyingParty, request.body.response as unknown as AuthenticationResponseJSON)
+    if (userId === undefined) {
+      request.log.info('passkey login refused')
+      throw credentialsError()
     }
-    await throttle.reset(account, request.ip)
-    // Refused (the same 401) if the password changed or the account went while argon2 ran.
-    const tokens = await app.tokens.issue(user.id, user.passwordHash, clientOf(request)).catch((err: unknown) => {
-      if ((err as { code?: unknown }).code === 'INVALID_LOGIN') app.metrics.login('password_changed')
-      throw err
-    })
-    request.log.info({ userId: user.id }, 'login succeeded')
-    app.metrics.login('success')
-    // A hash made before passwords were prepared (RFC 8265) is replaced by the prepared form's, once.
-    if (check.rehash) app.afterResponse(() => upgradePasswordHash(app.db, user.id, user.passwordHash, password), request.log)
-    return tokens
+    return await app.login.withPasskey(userId, clientOf(request))
   })
 
   app.post('/password-reset', {
@@ -137,8 +157,8 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const { email } = request.body
     // Everything that depends on whether the account exists happens after the answer is sent.
     app.afterResponse(async () => {
-      const started = await startPasswordReset(app.db, email, app.config.passwordResetTtl)
-      if (started !== undefined) await app.mailLink('password_reset', started.user.id, started.user.email, started.token)
+      const user = await findUserByEmail(app.db, email)
+      if (user !== undefined) await app.mailLink('password_reset', user.id, user.email, () => startPasswordReset(app.db, user, app.config.passwordResetTtl))
     }, request.log)
     return reply.code(202).send({ message: 'If an account has this address, a password-reset link has been sent to it' })
   })

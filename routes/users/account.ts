@@ -1,14 +1,16 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { userOf } from '../../plugins/auth.js'
-import { clientOf } from '../../plugins/reauth.js'
+import { clientOf } from '../../plugins/login.js'
 import { TokenPair } from '../../schemas/auth.js'
 import { errorResponse, ref } from '../../schemas/common.js'
 import { Accepted, ChangeEmailBody, ChangePasswordBody, DeleteMeBody } from '../../schemas/users.js'
 import { startEmailChange, startVerification } from '../../src/domain/accounts.js'
+import type { Credentials } from '../../src/domain/login.js'
 import { removeAvatarFile } from '../../src/domain/avatars.js'
 import { hashPassword } from '../../src/domain/passwords.js'
-import { assertAcceptablePassword, deleteUser, findUserById, replacePasswordHash } from '../../src/domain/users.js'
+import { assertAcceptablePassword, deleteUser, replacePasswordHash } from '../../src/domain/users.js'
 
 const tooMany = errorResponse('Too many wrong passwords; `Retry-After` says when to try again')
 
@@ -16,12 +18,9 @@ const tooMany = errorResponse('Too many wrong passwords; `Retry-After` says when
 const accountRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const wrongPassword = (what = 'Current password is incorrect') => Object.assign(app.httpErrors.badRequest(what), { code: 'WRONG_PASSWORD' })
 
-  /** The caller's stored row, with the password asked again; 400 (and a counted failure) when it is wrong. */
-  async function reauthenticated (request: Parameters<typeof app.verifyAccountPassword>[0], password: string, message?: string) {
-    const stored = await findUserById(app.db, userOf(request).id)
-    if (stored === undefined || !await app.verifyAccountPassword(request, stored, password)) throw wrongPassword(message)
-    return stored
-  }
+  /** The caller's stored row, with the password (and code) asked again: src/domain/login.ts. */
+  const reauthenticated = (request: FastifyRequest, credentials: Credentials, message?: string) =>
+    app.login.reauthenticate(userOf(request).id, credentials, clientOf(request), message)
 
   app.put('/me/password', {
     preHandler: app.requireActiveUser,
@@ -34,14 +33,14 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: ref(ChangePasswordBody),
       response: {
         200: { ...ref(TokenPair), description: 'A fresh token pair', headers: { 'cache-control': Type.Literal('no-store') } },
-        400: errorResponse('Wrong current password, invalid body, or a password that is too common'),
+        400: errorResponse('Wrong current password, a missing or wrong code (when an authenticator app is on), invalid body, or a password that is too common'),
         429: tooMany
       }
     }
   }, async (request, reply) => {
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
-    const { current_password: current, new_password: next } = request.body
-    const stored = await reauthenticated(request, current)
+    const { current_password: current, new_password: next, otp } = request.body
+    const stored = await reauthenticated(request, { password: current, otp }, 'Current password is incorrect')
     assertAcceptablePassword(next)
     const passwordHash = await hashPassword(next)
     // The hash is replaced only if it is still the one verified above (else a concurrent change won),
@@ -69,16 +68,15 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: ref(ChangeEmailBody),
       response: {
         202: { ...ref(Accepted), description: 'If the address is free, a confirmation link is on its way to it' },
-        400: errorResponse('Wrong password, or an invalid body'),
+        400: errorResponse('Wrong password, a missing or wrong code (when an authenticator app is on), or an invalid body'),
         429: tooMany
       }
     }
   }, async (request, reply) => {
-    const stored = await reauthenticated(request, request.body.current_password, 'Password is incorrect')
+    const stored = await reauthenticated(request, { password: request.body.current_password, otp: request.body.otp })
     const newEmail = request.body.new_email
     app.afterResponse(async () => {
-      const token = await startEmailChange(app.db, stored.id, newEmail, app.config.emailTokenTtl)
-      if (token !== undefined) await app.mailLink('email_change', stored.id, newEmail.toLowerCase(), token)
+      await app.mailLink('email_change', stored.id, newEmail.toLowerCase(), () => startEmailChange(app.db, stored.id, newEmail, app.config.emailTokenTtl))
     }, request.log)
     return reply.code(202).send({ message: 'If the address can be used, a confirmation link has been sent to it' })
   })
@@ -99,8 +97,7 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const me = userOf(request)
     if (me.emailVerified) throw Object.assign(app.httpErrors.conflict('Email already verified'), { code: 'EMAIL_ALREADY_VERIFIED' })
     app.afterResponse(async () => {
-      const token = await startVerification(app.db, me, app.config.emailTokenTtl)
-      await app.mailLink('verify_email', me.id, me.email, token)
+      await app.mailLink('verify_email', me.id, me.email, () => startVerification(app.db, me, app.config.emailTokenTtl))
     }, request.log)
     return reply.code(202).send({ message: 'A verification link has been sent to your address' })
   })
@@ -117,13 +114,13 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (app) => {
       body: ref(DeleteMeBody),
       response: {
         204: Type.Null({ description: 'Deleted' }),
-        400: errorResponse('Wrong or missing password'),
+        400: errorResponse('Wrong or missing password, or a missing or wrong code (when an authenticator app is on)'),
         409: errorResponse('The last active admin cannot be deleted'),
         429: tooMany
       }
     }
   }, async (request, reply) => {
-    const stored = await reauthenticated(request, request.body.password, 'Password is incorrect')
+    const stored = await reauthenticated(request, request.body)
     const avatar = await deleteUser(app.db, stored.id, { actorId: stored.id, ip: request.ip })
     await removeAvatarFile(app.uploadsDir, avatar, request.log)
     request.log.info({ userId: stored.id }, 'account deleted')

@@ -4,19 +4,16 @@ import type { Database, UserRow } from '../db/index.js'
 import { consumeAccountToken, issueAccountToken, voidAccountTokens } from './account-tokens.js'
 import { recordAudit } from './audit.js'
 import { revokeAllSessions } from './sessions.js'
-import { findUserByEmail, normalizeEmail } from './users.js'
+import { normalizeEmail } from './users.js'
 
 // The account lifecycle behind the mailed links: password reset, e-mail verification and change.
 // Each step that spends a link does it in the transaction of the change it makes.
 
 const invalidToken = () => Object.assign(httpErrors.badRequest('Invalid or expired token'), { code: 'INVALID_TOKEN' })
 
-/** A reset link token for the account with this address, or undefined when there is none. */
-export async function startPasswordReset (db: Database, email: string, ttl: number): Promise<{ user: UserRow, token: string } | undefined> {
-  const user = await findUserByEmail(db, email)
-  if (user === undefined) return undefined
-  const { token } = await db.transaction((tx) => issueAccountToken(tx, user.id, 'password_reset', user.email, ttl))
-  return { user, token }
+/** A reset link token for the account (voiding its earlier reset links). */
+export async function startPasswordReset (db: Database, user: Pick<UserRow, 'id' | 'email'>, ttl: number): Promise<string> {
+  return (await db.transaction((tx) => issueAccountToken(tx, user.id, 'password_reset', user.email, ttl))).token
 }
 
 /**
@@ -47,12 +44,22 @@ export async function startVerification (db: Database, user: Pick<UserRow, 'id' 
   return (await db.transaction((tx) => issueAccountToken(tx, user.id, 'verify_email', user.email, ttl))).token
 }
 
-/** A confirmation link token for a new address, or undefined when another account holds it (nothing is sent then). */
+/**
+ * A confirmation link token for a new address, or undefined when another account holds it (nothing
+ * is sent then). Either way the earlier e-mail-change links die, so what becomes of them tells
+ * nothing about whether the address is taken.
+ */
 export async function startEmailChange (db: Database, userId: number, newEmail: string, ttl: number): Promise<string | undefined> {
   const email = normalizeEmail(newEmail)
-  const holder = await findUserByEmail(db, email)
-  if (holder !== undefined) return undefined
-  return (await db.transaction((tx) => issueAccountToken(tx, userId, 'email_change', email, ttl))).token
+  return await db.transaction(async (tx) => {
+    const { users } = tx.t
+    const [holder] = await tx.q.select({ id: users.id }).from(users).where(eq(users.email, email))
+    if (holder !== undefined) {
+      await voidAccountTokens(tx, userId, ['email_change'])
+      return undefined
+    }
+    return (await issueAccountToken(tx, userId, 'email_change', email, ttl)).token
+  })
 }
 
 export interface ConfirmedEmail { userId: number, email: string, previous: string }
@@ -72,7 +79,8 @@ export async function confirmEmail (db: Database, token: string, ip: string | nu
       if (user === undefined || (spent.purpose === 'verify_email' && spent.email !== user.email)) throw invalidToken()
       await tx.q.update(users).set({ email: spent.email, emailVerified: true, updatedAt: new Date().toISOString() }).where(eq(users.id, user.id))
       if (spent.email !== user.email) {
-        await voidAccountTokens(tx, user.id, ['verify_email', 'email_change'])
+        // A reset link mailed to the old address must not outlive the change either.
+        await voidAccountTokens(tx, user.id, ['verify_email', 'email_change', 'password_reset'])
         await recordAudit(tx, { actorId: user.id, ip }, {
           action: 'user.email_change', targetType: 'user', targetId: user.id, details: {}
         })

@@ -1,8 +1,16 @@
 /** Failed logins per (account, client) pair: in this process's memory, or in Redis for every process. */
 export interface LoginThrottle {
-  /** Seconds until another attempt is allowed, or 0 when it is allowed now. */
+  /**
+   * Counts an attempt before its password or code is checked, in one atomic step: 0 when the attempt
+   * may go on (it is counted now, as a failure until `reset` says otherwise), else the seconds to wait
+   * (nothing counted). So of any number of attempts sent at once, at most the limit are checked.
+   */
+  reserve: (account: string, client: string) => Promise<number>
+  /** Seconds until another attempt is allowed, or 0 when it is allowed now. Read-only. */
   retryAfter: (account: string, client: string) => Promise<number>
+  /** Counts one failure that was not reserved (tests, and tools that replay a log). */
   recordFailure: (account: string, client: string) => Promise<void>
+  /** A login succeeded: the pair's count starts again. */
   reset: (account: string, client: string) => Promise<void>
 }
 
@@ -32,16 +40,31 @@ export class MemoryLoginThrottle implements LoginThrottle {
     return times
   }
 
+  /** Synchronous from the read to the write: one process runs no other attempt in between. */
+  async reserve (account: string, client: string, at = Date.now()): Promise<number> {
+    const key = MemoryLoginThrottle.key(account, client)
+    const wait = this.wait(key, at)
+    if (wait === 0) this.record(key, at)
+    return wait
+  }
+
   /** Seconds until another attempt is allowed, or 0 when it is allowed now. */
   async retryAfter (account: string, client: string, at = Date.now()): Promise<number> {
-    const times = this.recent(MemoryLoginThrottle.key(account, client), at)
+    return this.wait(MemoryLoginThrottle.key(account, client), at)
+  }
+
+  async recordFailure (account: string, client: string, at = Date.now()): Promise<void> {
+    this.record(MemoryLoginThrottle.key(account, client), at)
+  }
+
+  private wait (key: string, at: number): number {
+    const times = this.recent(key, at)
     if (times.length < this.limit) return 0
     const oldestThatCounts = times[times.length - this.limit] as number
     return Math.max(1, Math.ceil((oldestThatCounts + this.windowMs - at) / 1000))
   }
 
-  async recordFailure (account: string, client: string, at = Date.now()): Promise<void> {
-    const key = MemoryLoginThrottle.key(account, client)
+  private record (key: string, at: number): void {
     const times = this.recent(key, at)
     times.push(at)
     this.failures.set(key, times.slice(-this.limit))

@@ -33,8 +33,10 @@ export function preparePassword (password: string): string {
   return password.replace(/\p{Zs}/gu, ' ').normalize('NFC')
 }
 
-// Spaces and characters that show nothing: they may be part of a password, but not most of it.
-const INVISIBLE = /[\p{White_Space}\p{Cf}\p{Default_Ignorable_Code_Point}]/u
+// What draws nothing of its own: spaces, format and ignorable characters, the fillers that render blank
+// (U+2800 BRAILLE PATTERN BLANK, the Hangul fillers U+3164, U+115F, U+1160, U+FFA0) and combining
+// marks, which only decorate the character before them. They may be part of a password, not most of it.
+const INVISIBLE = /[\p{White_Space}\p{Cf}\p{Default_Ignorable_Code_Point}\p{M}\u2800\u3164\u115F\u1160\uFFA0]/u
 
 /** Why a (new) password cannot be used, in words for a 400; undefined when it can. */
 export function passwordProblem (password: string): string | undefined {
@@ -42,7 +44,7 @@ export function passwordProblem (password: string): string | undefined {
   if (/\p{Cc}/u.test(prepared)) return 'Password must not contain control characters'
   const visible = [...prepared].filter((c) => !INVISIBLE.test(c)).length
   if (visible < PASSWORD_MIN_LENGTH) {
-    return `Password must have at least ${PASSWORD_MIN_LENGTH} characters that are neither spaces nor invisible`
+    return `Password must have at least ${PASSWORD_MIN_LENGTH} visible characters (spaces, invisible characters, blank fillers and combining marks do not count)`
   }
   if (isCommonPassword(prepared)) return 'This password is too common; choose another one'
   return undefined

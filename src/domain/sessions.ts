@@ -14,27 +14,28 @@ export function tokenHash (token: string): string {
   return createHash('sha256').update(token).digest('base64url')
 }
 
-/**
- * Starts a login session, but only for a password that is still the account's: the conditional
- * update of the user's row waits for any concurrent password change or deletion of it to commit, and
- * then matches nothing. Returns undefined then (the caller answers 401). Expired sessions are swept
- * here, where logins already pay for argon2. Call inside a transaction.
- */
 /** Who logged in from where, as the user will see it in their list of sessions. */
 export interface ClientInfo { ip: string | null, userAgent: string | null }
 
 const USER_AGENT_MAX = 512
 
-export async function createSession (tx: Database, userId: number, verifiedHash: string, ttl: number, client: ClientInfo): Promise<string | undefined> {
+/**
+ * Starts a login session, but only for a password that is still the account's (`verifiedHash`; null
+ * for a passkey login, which only needs the account to exist): the conditional update of the user's
+ * row waits for any concurrent password change or deletion of it to commit, and then matches nothing.
+ * Returns undefined then (the caller answers 401). `amr` records how the session was opened (RFC 8176).
+ * Expired sessions are swept here, where logins already pay for argon2. Call inside a transaction.
+ */
+export async function createSession (tx: Database, userId: number, verifiedHash: string | null, ttl: number, client: ClientInfo, amr: readonly string[] = ['pwd']): Promise<string | undefined> {
   const { users, sessions } = tx.t
   const still = await tx.q.update(users).set({ passwordHash: sql`${users.passwordHash}` })
-    .where(and(eq(users.id, userId), eq(users.passwordHash, verifiedHash))).returning({ id: users.id })
+    .where(verifiedHash === null ? eq(users.id, userId) : and(eq(users.id, userId), eq(users.passwordHash, verifiedHash))).returning({ id: users.id })
   if (still.length === 0) return undefined
   const id = newId()
   const at = unixNow()
   await tx.q.delete(sessions).where(lt(sessions.expiresAt, at))
   await tx.q.insert(sessions).values({
-    id, userId, createdAt: at, expiresAt: at + ttl, lastUsedAt: at, ip: client.ip, userAgent: client.userAgent?.slice(0, USER_AGENT_MAX) ?? null
+    id, userId, createdAt: at, expiresAt: at + ttl, lastUsedAt: at, ip: client.ip, userAgent: client.userAgent?.slice(0, USER_AGENT_MAX) ?? null, amr: amr.join(' ')
   })
   return id
 }
@@ -117,9 +118,13 @@ export function currentUserQuery (db: Database): (userId: number, sessionId: str
     isActive: users.isActive,
     bio: users.bio,
     avatar: users.avatar,
+    mfaTotp: users.mfaTotp,
+    mfaPasskeys: users.mfaPasskeys,
+    mfaRecoveryCodes: users.mfaRecoveryCodes,
     createdAt: users.createdAt,
     updatedAt: users.updatedAt,
-    sessionId: sessions.id
+    sessionId: sessions.id,
+    sessionAmr: sessions.amr
   }).from(sessions)
     .innerJoin(users, eq(users.id, sessions.userId))
     .where(and(
@@ -140,16 +145,21 @@ export function currentUserQuery (db: Database): (userId: number, sessionId: str
       isActive: Boolean(row[5]),
       bio: row[6],
       avatar: row[7],
-      createdAt: row[8],
-      updatedAt: row[9],
-      sessionId: row[10]
+      mfaTotp: Boolean(row[8]),
+      mfaPasskeys: row[9],
+      mfaRecoveryCodes: row[10],
+      createdAt: row[11],
+      updatedAt: row[12],
+      sessionId: row[13],
+      sessionAmr: row[14]
     }
   }
 }
 
 type CurrentUserTuple = [
   id: number, email: string, emailVerified: number | boolean, username: string, role: CurrentUser['role'],
-  isActive: number | boolean, bio: string, avatar: string | null, createdAt: string, updatedAt: string, sessionId: string
+  isActive: number | boolean, bio: string, avatar: string | null, mfaTotp: number | boolean, mfaPasskeys: number, mfaRecoveryCodes: number,
+  createdAt: string, updatedAt: string, sessionId: string, sessionAmr: string
 ]
 
 const iso = (unix: number) => new Date(unix * 1000).toISOString()
@@ -169,6 +179,7 @@ export async function listSessions (db: Database, userId: number, currentSession
     expires_at: iso(s.expiresAt),
     ip: s.ip,
     user_agent: s.userAgent,
+    amr: s.amr.split(' '),
     current: s.id === currentSessionId
   })), counted?.n ?? 0, page)
 }

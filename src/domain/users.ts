@@ -3,6 +3,7 @@ import { and, count, desc, eq, ne, sql } from 'drizzle-orm'
 import type { Database, Role, UserRow } from '../db/index.js'
 import { voidAccountTokens } from './account-tokens.js'
 import { recordAudit, type AuditContext } from './audit.js'
+import { mfaSummary } from './mfa/summary.js'
 import { toPage, type PageRequest } from './pagination.js'
 import { hashPassword, passwordProblem } from './passwords.js'
 import { ROLE_PERMISSIONS } from './permissions.js'
@@ -24,7 +25,11 @@ export interface ProfileChange {
 }
 
 /** Who is calling: the user row as read on this request, and the session its token belongs to. */
-export type CurrentUser = Omit<UserRow, 'passwordHash'> & { sessionId: string }
+export type CurrentUser = Omit<UserRow, 'passwordHash'> & {
+  sessionId: string
+  /** How the calling session was opened (RFC 8176 values, space-separated): see SECOND_FACTORS. */
+  sessionAmr: string
+}
 
 const now = () => new Date().toISOString()
 
@@ -40,6 +45,10 @@ export function avatarUrl (avatar: string | null): string | null {
 }
 
 export function privateView (user: Omit<UserRow, 'passwordHash'>) {
+  return { ...accountFields(user), mfa: mfaSummary(user) }
+}
+
+function accountFields (user: Omit<UserRow, 'passwordHash'>) {
   return {
     id: user.id,
     email: user.email,
@@ -261,7 +270,7 @@ export async function changeUserStanding (db: Database, id: number, change: Admi
 }
 
 export function adminView (user: UserRow) {
-  return { ...privateView(user), updated_at: user.updatedAt }
+  return { ...accountFields(user), updated_at: user.updatedAt }
 }
 
 export async function listUsers (db: Database, page: PageRequest) {

@@ -87,3 +87,12 @@ export function emailChangedNotice (newAddressMasked: string): MailContent {
     'If you did not, someone else may control your account: contact the administrators of this Inkwell site at once, and change the password of any other account where you used the same one.'
   ])
 }
+
+/** To the account's address, when one of its recovery codes was used to log in or confirm a change. */
+export function recoveryCodeUsedNotice (left: number): MailContent {
+  return build('A recovery code of your Inkwell account was used', [
+    `One of the recovery codes of your Inkwell account was just used in place of a code from your authenticator app. ${left} ${left === 1 ? 'code is' : 'codes are'} left; each works once.`,
+    'If this was you, consider making new codes (POST /users/me/mfa/recovery-codes) before you run out.',
+    'If it was not, someone has your password and a recovery code: change your password at once, make new recovery codes, and check your sessions.'
+  ])
+}

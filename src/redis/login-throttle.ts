@@ -24,6 +24,24 @@ redis.call('PEXPIRE', KEYS[1], window)
 return 0
 `
 
+/**
+ * KEYS[1] the pair's sorted set; ARGV window ms, limit, a unique member. Counts the attempt and returns
+ * 0 when fewer than `limit` count; else returns the seconds to wait and counts nothing. One script, so
+ * no other attempt, from any process, runs between the count and the write.
+ */
+const RESERVE = `${SLIDING_WINDOW_PREAMBLE}
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) >= limit then
+  local oldest = redis.call('ZRANGE', KEYS[1], -limit, -limit, 'WITHSCORES')
+  local wait = math.ceil((tonumber(oldest[2]) + window - now) / 1000)
+  if wait < 1 then return 1 end
+  return wait
+end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], window)
+return 0
+`
+
 /** KEYS[1] the pair's sorted set; ARGV window ms, limit. Returns seconds to wait, 0 when allowed. Read-only. */
 const RETRY_AFTER = `${SLIDING_WINDOW_PREAMBLE}
 local since = '(' .. (now - window)
@@ -35,6 +53,7 @@ return wait
 `
 
 interface ThrottleCommands {
+  inkwellLoginThrottleReserve (key: string, windowMs: number, limit: number, member: string): Promise<number>
   inkwellLoginThrottleRecord (key: string, windowMs: number, limit: number, member: string): Promise<number>
   inkwellLoginThrottleRetryAfter (key: string, windowMs: number, limit: number): Promise<number>
 }
@@ -60,6 +79,7 @@ export class RedisLoginThrottle implements LoginThrottle {
     this.prefix = options.prefix ?? 'inkwell:'
     // defineCommand is idempotent per name; scripts are sent by EVALSHA, falling back to EVAL once.
     redis.defineCommand('inkwellLoginThrottleRecord', { numberOfKeys: 1, lua: RECORD })
+    redis.defineCommand('inkwellLoginThrottleReserve', { numberOfKeys: 1, lua: RESERVE })
     redis.defineCommand('inkwellLoginThrottleRetryAfter', { numberOfKeys: 1, lua: RETRY_AFTER })
     this.commands = redis as unknown as ThrottleCommands
   }
@@ -71,6 +91,11 @@ export class RedisLoginThrottle implements LoginThrottle {
   key (account: string, client: string): string {
     const pair = JSON.stringify([account.toLowerCase(), client])
     return `${this.prefix}login-failures:${createHash('sha256').update(pair).digest('base64url')}`
+  }
+
+  async reserve (account: string, client: string): Promise<number> {
+    const member = randomBytes(12).toString('base64url')
+    return Number(await this.commands.inkwellLoginThrottleReserve(this.key(account, client), this.windowMs, this.limit, member))
   }
 
   async retryAfter (account: string, client: string): Promise<number> {

@@ -203,8 +203,9 @@ t.test('e-mail change: re-authenticated, confirmed from the new address, noticed
   ] as const) {
     isError(t, await change(payload), 400, 'Bad Request', message, `${what}: 400`)
   }
-  const free = await change({ new_email: 'New@Example.com', current_password: PASSWORD })
+  // The taken address first: a later request voids earlier e-mail-change links, taken address or not.
   const busy = await change({ new_email: taken.email, current_password: PASSWORD })
+  const free = await change({ new_email: 'New@Example.com', current_password: PASSWORD })
   t.equal(free.statusCode, 202)
   t.equal(busy.body, free.body, 'the same answer whether or not another account has the address')
   t.equal(busy.statusCode, 202)
@@ -269,4 +270,66 @@ t.test('without SMTP_URL each mail is an .eml file in MAIL_OUTBOX_DIR and its li
   const { token } = linkOf(mail)
   t.ok(lines.some((l) => l.includes(`${APP_URL}/verify-email?token=${token}`)), 'the link is in the log')
   t.equal((await post(app, '/auth/verify-email', { token })).statusCode, 204, 'and it works')
+})
+
+t.test('a reset link mailed to the old address dies when an e-mail change is confirmed', async (t) => {
+  const { app, inbox } = await withMail(t)
+  const user = await register(app, inbox)
+  const { access } = await login(app, user.username)
+  t.equal((await post(app, '/auth/password-reset', { email: user.email })).statusCode, 202)
+  const reset = linkOf(await waitForMail(inbox, user.email, (m) => /reset-password/.test(m.text ?? ''))).token
+
+  t.equal((await post(app, '/users/me/email', { new_email: 'moved@example.com', current_password: PASSWORD }, bearer(access))).statusCode, 202)
+  const change = linkOf(await waitForMail(inbox, 'moved@example.com', (m) => /verify-email/.test(m.text ?? ''))).token
+  t.equal((await post(app, '/auth/verify-email', { token: change })).statusCode, 204, 'the change is confirmed')
+  invalidToken(t, await post(app, '/auth/password-reset/confirm', { token: reset, new_password: NEW_PASSWORD }), 'the reset link sent to the old address')
+  t.equal((await post(app, '/auth/token', { username: user.username, password: PASSWORD })).statusCode, 200, 'the password is unchanged')
+})
+
+t.test('a reset request past the hourly cap changes nothing: the last mailed link still works', async (t) => {
+  const { app, inbox } = await withMail(t)
+  const user = await register(app, inbox)
+  for (let i = 0; i < 3; i++) t.equal((await post(app, '/auth/password-reset', { email: user.email })).statusCode, 202, `request ${i + 1}`)
+  await app.settled()
+  const mails = inbox.mails.filter((m) => JSON.stringify(m.to).includes(user.email) && /reset-password/.test(m.text ?? ''))
+  t.equal(mails.length, 3, 'three links mailed')
+  const last = linkOf(mails[2]!).token
+  for (let i = 0; i < 3; i++) t.equal((await post(app, '/auth/password-reset', { email: user.email })).statusCode, 202, `a stranger's request ${i + 4}: still 202`)
+  await app.settled()
+  t.equal(inbox.mails.filter((m) => /reset-password/.test(m.text ?? '')).length, 3, 'nothing mailed past the cap')
+  t.equal((await post(app, '/auth/password-reset/confirm', { token: last, new_password: NEW_PASSWORD })).statusCode, 204, 'the owner\'s last link still works')
+})
+
+t.test('an e-mail-change request voids earlier links the same way whether or not the address is taken', async (t) => {
+  const { app, inbox } = await withMail(t)
+  const holder = await register(app, inbox)
+  // One account a case: three e-mail-change mails an hour each.
+  for (const [what, next] of [['a taken address', holder.email], ['a free address', 'another.free@example.com']] as const) {
+    const user = await register(app, inbox)
+    const { access } = await login(app, user.username)
+    const change = (email: string) => post(app, '/users/me/email', { new_email: email, current_password: PASSWORD }, bearer(access))
+    const target = `first.${what.replace(/\W/g, '')}@example.com`
+    t.equal((await change(target)).statusCode, 202)
+    const earlier = linkOf(await waitForMail(inbox, target, (m) => /verify-email/.test(m.text ?? ''))).token
+    t.equal((await change(next)).statusCode, 202, `then a request for ${what}`)
+    await app.settled()
+    invalidToken(t, await post(app, '/auth/verify-email', { token: earlier }), `after a request for ${what}, the earlier link is void`)
+  }
+})
+
+t.test('used, voided and expired link records are deleted, not kept', async (t) => {
+  const { app, inbox } = await withMail(t, { PASSWORD_RESET_TTL: '1' })
+  const user = await register(app, inbox)
+  const rows = async () => (await app.db.q.select().from(app.db.t.accountTokens)).length
+  t.equal(await rows(), 1, 'the registration\'s verification link')
+  t.equal((await post(app, '/auth/verify-email', { token: linkOf(user.mail).token })).statusCode, 204)
+  t.equal(await rows(), 0, 'a used link is gone')
+  t.equal((await post(app, '/auth/password-reset', { email: user.email })).statusCode, 202)
+  const expired = linkOf(await waitForMail(inbox, user.email, (m) => /reset-password/.test(m.text ?? ''))).token
+  t.equal(await rows(), 1)
+  await new Promise((resolve) => setTimeout(resolve, 1100))
+  invalidToken(t, await post(app, '/auth/password-reset/confirm', { token: expired, new_password: NEW_PASSWORD }), 'an expired link')
+  const other = await register(app, inbox)
+  t.same((await app.db.q.select().from(app.db.t.accountTokens)).map((r) => r.userId), [other.id],
+    'the next link issued, for anyone, sweeps the expired one: only the new account\'s link is left')
 })

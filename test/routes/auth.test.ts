@@ -51,7 +51,7 @@ const ERROR_KEYS = ['statusCode', 'error', 'message', 'code']
 const INVALID_LOGIN = { statusCode: 401, error: 'Unauthorized', message: 'Incorrect username or password', code: 'INVALID_LOGIN' }
 const LOGIN_THROTTLED = { statusCode: 429, error: 'Too Many Requests', message: 'Too many failed logins; try again later', code: 'LOGIN_THROTTLED' }
 const VALIDATION = 'FST_ERR_VALIDATION'
-const PRIVATE_VIEW_KEYS = ['avatar_url', 'bio', 'created_at', 'email', 'email_verified', 'id', 'is_active', 'permissions', 'role', 'username']
+const PRIVATE_VIEW_KEYS = ['avatar_url', 'bio', 'created_at', 'email', 'email_verified', 'id', 'is_active', 'mfa', 'permissions', 'role', 'username']
 const USER_PERMISSIONS = ['post:create', 'post:delete_own', 'post:edit_own', 'post:like']
 const TOKEN_PAIR_KEYS = ['access_token', 'expires_in', 'refresh_token', 'token_type']
 
@@ -277,10 +277,10 @@ tap.test('POST /auth/token with the password grant', async (t) => {
   await t.test('another grant_type or missing parameters → 400', async (t) => {
     for (const grant of ['client_credentials', 'authorization_code', 'PASSWORD', '']) {
       isError(t, await token(app, { grant_type: grant, username: alice.username, password: PASSWORD }), 400,
-        'Unsupported grant_type: use password or refresh_token', 'UNSUPPORTED_GRANT_TYPE', `grant_type "${grant}" → 400`)
+        'Unsupported grant_type: use password, refresh_token or mfa_otp', 'UNSUPPORTED_GRANT_TYPE', `grant_type "${grant}" → 400`)
     }
     isError(t, await tokenForm(app, { grant_type: 'client_credentials', client_id: 'a', client_secret: 'b' }), 400,
-      'Unsupported grant_type: use password or refresh_token', 'UNSUPPORTED_GRANT_TYPE', 'form client_credentials → 400')
+      'Unsupported grant_type: use password, refresh_token or mfa_otp', 'UNSUPPORTED_GRANT_TYPE', 'form client_credentials → 400')
     const missing = 'username and password are required for grant_type=password'
     isError(t, await token(app, { password: PASSWORD }), 400, missing, undefined, 'no username → 400')
     isError(t, await token(app, { username: alice.username }), 400, missing, undefined, 'no password → 400')
@@ -583,17 +583,33 @@ tap.test('login throttling per account and client', async (t) => {
     t.equal(res.body, throttledBody, 'the same body as for a real account')
   })
 
-  await t.test('throttling cannot tell a real account from an unknown one, whichever identifier is used', async (t) => {
-    // The same pattern against a real account and an unknown one: username twice, then the email.
-    const client = { remoteAddress: '10.0.0.5' }
-    const probe = async (username: string, email: string) => {
-      for (const login of [username, username, email]) await token(app, { username: login, password: wrong }, client)
-      return token(app, { username, password: wrong }, client)
+  await t.test('throttling cannot tell a real account from an unknown one by the identifier typed', async (t) => {
+    // The same pattern against a real account and an unknown one, by username and by email. (Failures by
+    // username and by email add up for a real account, one count per account as the contract asks; for
+    // an unknown pair nothing ties the two. That tells whether an address belongs to a username, which
+    // registration's 409 for a taken address tells anyway.)
+    for (const [kind, real, unknown] of [['username', dave.username, 'phantom'], ['email', dave.email, 'phantom@example.com']] as const) {
+      const client = { remoteAddress: kind === 'username' ? '10.0.0.5' : '10.0.0.6' }
+      const probe = async (login: string) => {
+        for (let i = 0; i < 3; i++) await token(app, { username: login, password: wrong }, client)
+        return token(app, { username: login, password: wrong }, client)
+      }
+      const a = await probe(real)
+      const b = await probe(unknown)
+      t.equal(a.statusCode, b.statusCode, `${kind}: the same status for both`, { real: a.body, unknown: b.body })
+      t.equal(a.body, b.body, `${kind}: the same body for both`)
     }
-    const real = await probe(dave.username, dave.email)
-    const unknown = await probe('phantom', 'phantom@example.com')
-    t.equal(real.statusCode, unknown.statusCode, 'the same status for both', { real: real.body, unknown: unknown.body })
-    t.equal(real.body, unknown.body, 'the same body for both')
+  })
+
+  await t.test('one count per account: wrong passwords by username and by email add up', async (t) => {
+    const client = { remoteAddress: '10.0.0.7' }
+    const erin = await loginAs(app)
+    for (const login of [erin.username, erin.email.toUpperCase(), erin.username]) {
+      t.equal((await token(app, { username: login, password: wrong }, client)).statusCode, 401, `a wrong password as ${login}: 401`)
+    }
+    const fourth = await token(app, { username: erin.email, password: erin.password }, client)
+    t.equal(fourth.statusCode, 429, 'the fourth attempt, by email, is past the account\'s limit of 3 (whatever was typed before)')
+    t.equal(fourth.json().code, 'LOGIN_THROTTLED')
   })
 })
 

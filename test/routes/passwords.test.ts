@@ -15,13 +15,18 @@ const register = (app: App, password: string) => {
 const login = (app: App, username: string, password: string) =>
   app.inject({ method: 'POST', url: '/auth/token', payload: { username, password } })
 
-t.test('refused: control characters, and fewer than 8 characters that are neither spaces nor invisible', async (t) => {
+t.test('refused: control characters, and fewer than 8 visible characters', async (t) => {
   const app = await build(t)
+  const VISIBLE = 'Password must have at least 8 visible characters (spaces, invisible characters, blank fillers and combining marks do not count)'
   const cases: Array<[string, string, string]> = [
-    ['eight spaces', ' '.repeat(8), 'Password must have at least 8 characters that are neither spaces nor invisible'],
-    ['non-breaking and ideographic spaces', '\u00a0\u3000'.repeat(5), 'Password must have at least 8 characters that are neither spaces nor invisible'],
-    ['zero-width characters around three letters', `\u200babc${'\u200b\u200d\u2060\ufeff'.repeat(3)}`, 'Password must have at least 8 characters that are neither spaces nor invisible'],
-    ['seven letters padded with spaces', '  abcdefg  ', 'Password must have at least 8 characters that are neither spaces nor invisible'],
+    ['eight Braille blanks (U+2800)', '\u2800'.repeat(8), VISIBLE],
+    ['Hangul fillers (U+3164, U+115F, U+1160, U+FFA0)', 'ab\u3164\u115F\u1160\uFFA0'.repeat(2) + 'cd', VISIBLE],
+    ['a letter followed by combining marks', 'a' + '\u0301\u0308\u0323'.repeat(4), VISIBLE],
+    ['seven letters and a lone combining mark', 'abcdefg\u20DD', VISIBLE],
+    ['eight spaces', ' '.repeat(8), 'Password must have at least 8 visible characters (spaces, invisible characters, blank fillers and combining marks do not count)'],
+    ['non-breaking and ideographic spaces', '\u00a0\u3000'.repeat(5), 'Password must have at least 8 visible characters (spaces, invisible characters, blank fillers and combining marks do not count)'],
+    ['zero-width characters around three letters', `\u200babc${'\u200b\u200d\u2060\ufeff'.repeat(3)}`, 'Password must have at least 8 visible characters (spaces, invisible characters, blank fillers and combining marks do not count)'],
+    ['seven letters padded with spaces', '  abcdefg  ', 'Password must have at least 8 visible characters (spaces, invisible characters, blank fillers and combining marks do not count)'],
     ['a bell character', 'long enough\u0007password', 'Password must not contain control characters'],
     ['a newline', 'long enough\npassword', 'Password must not contain control characters'],
     ['a tab', 'long enough\tpassword', 'Password must not contain control characters'],
@@ -34,6 +39,7 @@ t.test('refused: control characters, and fewer than 8 characters that are neithe
   const { users } = app.db.t
   t.equal((await app.db.q.select({ id: users.id }).from(users)).length, 0, 'no account was made')
   t.equal((await register(app, 'eight chars')).statusCode, 201, 'eight visible characters with a space inside: fine')
+  t.equal((await register(app, 'ca\u0301fe\u0301 cre\u0300me')).statusCode, 201, 'letters with accents typed as combining marks: each letter counts once')
 })
 
 t.test('the same password typed with another space or another Unicode composition logs in', async (t) => {

@@ -31,7 +31,8 @@ t.test('GET /users/me/sessions lists the caller\'s open sessions, newest first, 
   t.match(page, { total: 3, skip: 0, limit: 20, has_more: false }, 'the list shape')
   t.same(page.items.map((s: { user_agent: string | null }) => s.user_agent), ['Laptop/2.0', 'Phone/1.0', 'lightMyRequest'], 'newest first, each with its User-Agent (inject sends its own)')
   t.same(page.items.map((s: { current: boolean }) => s.current), [true, false, false], '`current` marks the calling token\'s session')
-  t.same(Object.keys(page.items[0]).sort(), ['created_at', 'current', 'expires_at', 'id', 'ip', 'last_used_at', 'user_agent'], 'exactly the documented fields')
+  t.same(Object.keys(page.items[0]).sort(), ['amr', 'created_at', 'current', 'expires_at', 'id', 'ip', 'last_used_at', 'user_agent'], 'exactly the documented fields')
+  t.same(page.items.map((s: { amr: string[] }) => s.amr), [['pwd'], ['pwd'], ['pwd']], 'each opened with a password alone (amr)')
   t.ok(page.items.every((s: { ip: string }) => s.ip === '127.0.0.1'), 'the client address at login')
   for (const s of page.items as Array<{ id: string }>) {
     t.notOk([user.access, user.refresh, phone.access, phone.refresh, laptop.access, laptop.refresh].some((tok) => tok.includes(s.id) && s.id.length > 40), 'the id is no token')

@@ -33,7 +33,7 @@ const INACTIVE_403 = { statusCode: 403, error: 'Forbidden', message: 'Inactive a
 const LOGIN_THROTTLED = { statusCode: 429, error: 'Too Many Requests', message: 'Too many failed logins; try again later', code: 'LOGIN_THROTTLED' }
 const WRONG_LOGIN_MESSAGE = 'Incorrect username or password'
 
-const PRIVATE_KEYS = ['avatar_url', 'bio', 'created_at', 'email', 'email_verified', 'id', 'is_active', 'permissions', 'role', 'username']
+const PRIVATE_KEYS = ['avatar_url', 'bio', 'created_at', 'email', 'email_verified', 'id', 'is_active', 'mfa', 'permissions', 'role', 'username']
 const PUBLIC_KEYS = ['avatar_url', 'bio', 'created_at', 'id', 'username']
 const USER_PERMISSIONS = ['post:create', 'post:delete_own', 'post:edit_own', 'post:like']
 
@@ -67,6 +67,7 @@ t.test('GET /users/me', async (t) => {
   const body = res.json()
   t.same(Object.keys(body).sort(), PRIVATE_KEYS, 'exactly the fields of the private view')
   t.equal(body.id, alice.id)
+  t.strictSame(body.mfa, { totp: false, passkeys: 0, recovery_codes_left: 0 }, 'no second factor yet')
   t.equal(body.email, alice.email)
   t.equal(body.email_verified, false, 'an address nobody confirmed is not verified')
   t.equal(body.username, alice.username)

@@ -38,7 +38,8 @@ const CLIENT = {
   throttle: '127.0.0.5',
   registrations: '127.0.0.6',
   viaNginx: '127.0.0.7',
-  rateLimit: '127.0.0.9'
+  rateLimit: '127.0.0.9',
+  burst: '127.0.0.10'
 }
 
 /** A database of our own on the server TEST_DATABASE_URL names; dropped at the end. */
@@ -79,7 +80,7 @@ async function deleteRedisKeys (prefix: string): Promise<void> {
   }
 }
 
-/** `npm run cli -- create-user ...`, without npm: the command the README gives for the first admin. */
+/** `npm run cli -- create-user ...`, without npm: the command the README gives for the first admin (docs/configuration.md). */
 function createAdmin (env: Record<string, string>): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'create-user',
@@ -228,6 +229,24 @@ t.test('three processes on one database and one Redis behave as one server', asy
     }
     // Another client is not affected.
     t.equal((await request('POST', '/auth/token', { form: { username: alice.username, password: PASSWORD } })).status, 200)
+  })
+
+  await t.test('a burst of wrong passwords spread over every process: at most the limit is checked', async (t) => {
+    const target = { email: `target-${RUN}@example.com`, username: `target-${RUN}` }
+    t.equal((await request('POST', '/auth/register', { json: { ...target, password: PASSWORD } })).status, 201)
+    const { access } = await login(target.username)
+    // Under the /auth rate limit (30 a minute a client), so every refusal here is the failure limit's.
+    const logins = await Promise.all(Array.from({ length: 27 }, (_, i) =>
+      request('POST', '/auth/token', { form: { username: i % 2 === 0 ? target.username : target.email, password: `wrong guess ${i}` }, from: CLIENT.burst })))
+    const checked = logins.filter((r) => r.status === 401).length
+    t.ok(checked <= LOGIN_FAILURE_LIMIT, `27 logins at once over ${mp.processes.length} processes: ${checked} checked, at most ${LOGIN_FAILURE_LIMIT}`)
+    t.equal(checked + logins.filter((r) => r.status === 429 && r.json.code === 'LOGIN_THROTTLED').length, 27, 'the rest: the failure limit\'s 429')
+
+    const changes = await Promise.all(Array.from({ length: 60 }, (_, i) =>
+      request('PUT', '/users/me/password', { token: access, json: { current_password: `wrong guess ${i}`, new_password: 'what the thief wants' }, from: '127.0.0.11' })))
+    const wrong = changes.filter((r) => r.status === 400).length
+    t.ok(wrong <= LOGIN_FAILURE_LIMIT, `60 password changes at once with a stolen token: ${wrong} checked, at most ${LOGIN_FAILURE_LIMIT}`)
+    t.equal(wrong + changes.filter((r) => r.status === 429).length, 60, 'the rest: 429')
   })
 
   await t.test('the /auth rate limit counts across all processes', async (t) => {

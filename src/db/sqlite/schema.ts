@@ -17,6 +17,11 @@ export const users = sqliteTable('users', {
   isActive: integer('is_active', { mode: 'boolean' }).notNull().default(true),
   bio: text('bio').notNull().default(''),
   avatar: text('avatar'),
+  // The second factors at a glance, kept in the transactions that change them (src/domain/mfa/), so the
+  // per-request read of the user (GET /users/me included) stays one statement.
+  mfaTotp: integer('mfa_totp', { mode: 'boolean' }).notNull().default(false),
+  mfaPasskeys: integer('mfa_passkeys').notNull().default(0),
+  mfaRecoveryCodes: integer('mfa_recovery_codes').notNull().default(0),
   createdAt: text('created_at').notNull(),
   updatedAt: text('updated_at').notNull()
 }, (t) => [
@@ -37,7 +42,9 @@ export const sessions = sqliteTable('sessions', {
   lastUsedAt: integer('last_used_at').notNull().default(0),
   /** The client that logged in, as the user may want to recognise it in their session list. */
   ip: text('ip'),
-  userAgent: text('user_agent')
+  userAgent: text('user_agent'),
+  /** How the session was opened (RFC 8176 values, space-separated): 'pwd', 'pwd otp', 'pwd rc', 'hwk'. */
+  amr: text('amr').notNull().default('pwd')
 }, (t) => [
   index('sessions_user_idx').on(t.userId, t.createdAt),
   index('sessions_expires_idx').on(t.expiresAt)
@@ -58,7 +65,7 @@ export const refreshTokens = sqliteTable('refresh_tokens', {
 
 /**
  * Single-use links mailed to a user: e-mail verification, password reset, e-mail change. Only the
- * SHA-256 of the token is stored; `email` is the address the link was sent to (the one it verifies).
+ * SHA-256 of the token is stored, and a row is deleted once used, voided or expired; `email` is the address the link was sent to (the one it verifies).
  */
 export const accountTokens = sqliteTable('account_tokens', {
   id: integer('id').primaryKey({ autoIncrement: true }),
@@ -67,11 +74,11 @@ export const accountTokens = sqliteTable('account_tokens', {
   tokenHash: text('token_hash').notNull(),
   email: text('email').notNull(),
   createdAt: integer('created_at').notNull(),
-  expiresAt: integer('expires_at').notNull(),
-  usedAt: integer('used_at')
+  expiresAt: integer('expires_at').notNull()
 }, (t) => [
   uniqueIndex('account_tokens_hash_unique').on(t.tokenHash),
-  index('account_tokens_user_purpose_idx').on(t.userId, t.purpose)
+  index('account_tokens_user_purpose_idx').on(t.userId, t.purpose),
+  index('account_tokens_expires_idx').on(t.expiresAt)
 ])
 
 /** Audit entries outlive the users they name, so the ids carry no foreign key. */
@@ -100,7 +107,7 @@ export const posts = sqliteTable('posts', {
 }, (t) => [
   index('posts_author_idx').on(t.authorId, t.id),
   // The ids alone: a page far down the list (`skip`) steps through this small index
-  // instead of through the whole rows (about 15× faster at a million posts; see README "Performance").
+  // instead of through the whole rows (about 15× faster at a million posts; see bench/README.md).
   index('posts_id_idx').on(t.id)
 ])
 
@@ -121,3 +128,70 @@ export const rowCounts = sqliteTable('row_counts', {
   name: text('name').primaryKey(),
   n: integer('n').notNull()
 })
+
+/**
+ * An authenticator app (TOTP, RFC 6238): the secret encrypted (src/domain/mfa/secrets.ts), on once
+ * `enabledAt` is set by a confirmed code. `lastStep` is the newest time step accepted: a code of that
+ * step or an older one is refused, so no code is accepted twice.
+ */
+export const totpFactors = sqliteTable('totp_factors', {
+  userId: integer('user_id').primaryKey().references(() => users.id, { onDelete: 'cascade' }),
+  secret: text('secret').notNull(),
+  enabledAt: integer('enabled_at'),
+  lastStep: integer('last_step').notNull().default(0),
+  createdAt: integer('created_at').notNull()
+})
+
+/** Recovery codes: only a keyed hash of each; a used code's row is deleted. */
+export const recoveryCodes = sqliteTable('recovery_codes', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  codeHash: text('code_hash').notNull()
+}, (t) => [
+  uniqueIndex('recovery_codes_user_hash_unique').on(t.userId, t.codeHash)
+])
+
+/**
+ * The first step of a login with a second factor: the SHA-256 of the `mfa_token` handed out, the
+ * password hash it was issued for (a changed password voids it), and the wrong codes sent so far.
+ */
+export const mfaChallenges = sqliteTable('mfa_challenges', {
+  id: text('id').primaryKey(),
+  userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  passwordHash: text('password_hash').notNull(),
+  expiresAt: integer('expires_at').notNull(),
+  failures: integer('failures').notNull().default(0)
+}, (t) => [
+  index('mfa_challenges_user_idx').on(t.userId),
+  index('mfa_challenges_expires_idx').on(t.expiresAt)
+])
+
+/** WebAuthn credentials (passkeys); `credentialId` and `publicKey` base64url, as the library gives them. */
+export const passkeys = sqliteTable('passkeys', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  credentialId: text('credential_id').notNull(),
+  publicKey: text('public_key').notNull(),
+  counter: integer('counter').notNull().default(0),
+  /** Comma-separated AuthenticatorTransport values, as the browser reported them. */
+  transports: text('transports').notNull().default(''),
+  name: text('name').notNull(),
+  createdAt: text('created_at').notNull(),
+  lastUsedAt: text('last_used_at')
+}, (t) => [
+  uniqueIndex('passkeys_credential_unique').on(t.credentialId),
+  index('passkeys_user_idx').on(t.userId)
+])
+
+/**
+ * WebAuthn challenges, single use (deleted when spent) and short-lived, kept in the database so that
+ * any process can finish a ceremony another began. `userId` is set for a registration, null for a login.
+ */
+export const webauthnChallenges = sqliteTable('webauthn_challenges', {
+  challenge: text('challenge').primaryKey(),
+  userId: integer('user_id').references(() => users.id, { onDelete: 'cascade' }),
+  purpose: text('purpose', { enum: ['register', 'login'] }).notNull(),
+  expiresAt: integer('expires_at').notNull()
+}, (t) => [
+  index('webauthn_challenges_expires_idx').on(t.expiresAt)
+])
