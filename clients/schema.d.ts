@@ -52,9 +52,53 @@ export interface paths {
         put?: never;
         /**
          * Log in, or refresh a token pair (OAuth2 token endpoint)
-         * @description OAuth2 password grant (`grant_type=password`, the default) with `username` (email or username) and `password`, or `grant_type=refresh_token` with `refresh_token`. A refresh token can be used once: each use returns a new pair, and using one twice ends its session. After `LOGIN_FAILURE_LIMIT` (default 10) failed logins with one username or email from one client in 15 minutes, answers 429 with `Retry-After`, whatever the password.
+         * @description OAuth2 password grant (`grant_type=password`, the default) with `username` (email or username) and `password`, or `grant_type=refresh_token` with `refresh_token`. A refresh token can be used once: each use returns a new pair, and using one twice ends its session.
+         *
+         *     **Second factor.** When the account has an authenticator app on, the right password answers 403 `MFA_REQUIRED` with an `mfa_token` (single use, 5 minutes). Send it with `grant_type=mfa_otp` and `otp` (the app's 6-digit code, or a recovery code) for the tokens. A wrong code is 401 `Invalid code`; after 5 the `mfa_token` is void.
+         *
+         *     Every wrong password or code counts towards `LOGIN_FAILURE_LIMIT` (default 10) for the account and client in 15 minutes, counted before it is checked: past it, 429 with `Retry-After`, whatever is sent.
          */
         post: operations["createToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/passkey/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a passkey login
+         * @description WebAuthn request options for a discoverable credential (no username needed); the challenge is single use and valid 5 minutes. Pass them to `navigator.credentials.get()` and send its answer to `POST /auth/passkey`.
+         */
+        post: operations["passkeyLoginOptions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/passkey": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Log in with a passkey
+         * @description A passkey login is a login with both factors (`amr` `hwk`). An unknown passkey, a bad signature, another origin or rp id, a signature counter that did not move forward, or a used or expired challenge: the one 401.
+         */
+        post: operations["passkeyLogin"];
         delete?: never;
         options?: never;
         head?: never;
@@ -328,6 +372,145 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/users/me/mfa/totp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start setting up an authenticator app
+         * @description Asks for the password again. Returns a new secret (and its `otpauth://` URL for a QR code); nothing is on until `POST /users/me/mfa/totp/confirm` with a code. A new call replaces a secret not yet confirmed.
+         *
+         *     **Requires** an active account.
+         */
+        post: operations["startTotp"];
+        /**
+         * Turn the authenticator app off
+         * @description Asks for the password and a code (or a recovery code). The secret and the recovery codes are deleted. Audited as `mfa_totp_disabled`.
+         *
+         *     **Requires** an active account.
+         */
+        delete: operations["disableTotp"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/me/mfa/totp/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Turn the authenticator app on with its first code
+         * @description From now on, logins and re-authentication ask for a code. Returns 10 recovery codes, shown once: each works once in place of a code. Audited as `mfa_totp_enabled`.
+         *
+         *     **Requires** an active account.
+         */
+        post: operations["confirmTotp"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/me/mfa/recovery-codes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replace the recovery codes
+         * @description Asks for the password and a code. Returns 10 new codes, shown once; the old ones stop working. Audited as `mfa_recovery_codes_regenerated`.
+         *
+         *     **Requires** an active account.
+         */
+        post: operations["regenerateRecoveryCodes"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/me/passkeys/options": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start registering a passkey
+         * @description Asks for the password again (and a code when an authenticator app is on). Returns WebAuthn creation options for `navigator.credentials.create()`, excluding the passkeys already registered; the challenge is single use and valid 5 minutes.
+         *
+         *     **Requires** an active account.
+         */
+        post: operations["passkeyRegistrationOptions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/me/passkeys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The calling user's passkeys, newest first */
+        get: operations["listPasskeys"];
+        put?: never;
+        /**
+         * Register a passkey
+         * @description Finishes the ceremony begun with `POST /users/me/passkeys/options`. Audited as `mfa_passkey_added`.
+         *
+         *     **Requires** an active account.
+         */
+        post: operations["registerPasskey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/users/me/passkeys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a passkey
+         * @description Asks for the password again (and a code when an authenticator app is on). Audited as `mfa_passkey_removed`.
+         *
+         *     **Requires** an active account.
+         */
+        delete: operations["deletePasskey"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/users/me/avatar": {
         parameters: {
             query?: never;
@@ -546,6 +729,23 @@ export interface components {
          */
         Permission: "post:create" | "post:edit_own" | "post:delete_own" | "post:like" | "post:edit_any" | "post:delete_any" | "user:manage" | "audit:read";
         /**
+         * MfaSummary
+         * @description The second factors of the account
+         * @example {
+         *       "totp": true,
+         *       "passkeys": 1,
+         *       "recovery_codes_left": 9
+         *     }
+         */
+        MfaSummary: {
+            /** @description Whether an authenticator app (TOTP) is on */
+            totp: boolean;
+            /** @description Passkeys registered */
+            passkeys: number;
+            /** @description Unused recovery codes */
+            recovery_codes_left: number;
+        };
+        /**
          * UserPublic
          * @description What anyone may see of a user
          * @example {
@@ -586,6 +786,11 @@ export interface components {
          *         "post:delete_own",
          *         "post:like"
          *       ],
+         *       "mfa": {
+         *         "totp": true,
+         *         "passkeys": 1,
+         *         "recovery_codes_left": 10
+         *       },
          *       "created_at": "2026-11-28T12:00:00.000Z"
          *     }
          */
@@ -602,6 +807,7 @@ export interface components {
             avatar_url: string | null;
             /** @description What the role grants */
             permissions: components["schemas"]["Permission"][];
+            mfa: components["schemas"]["MfaSummary"];
             /**
              * Format: date-time
              * @description ISO-8601, UTC
@@ -624,6 +830,241 @@ export interface components {
             token_type: "bearer";
             /** @description Seconds the access token lives */
             expires_in: number;
+        };
+        /**
+         * MfaRequired
+         * @description The password was right and a second factor is on: the login continues with `grant_type=mfa_otp`
+         * @example {
+         *       "statusCode": 403,
+         *       "error": "Forbidden",
+         *       "message": "A second factor is required: send grant_type=mfa_otp with this mfa_token and a code",
+         *       "code": "MFA_REQUIRED",
+         *       "mfa_token": "p1Zb…"
+         *     }
+         */
+        MfaRequired: {
+            /** @example 401 */
+            statusCode: number;
+            /** @example Unauthorized */
+            error: string;
+            /** @example Could not validate credentials */
+            message: string;
+            /**
+             * @description A stable machine-readable error code, when there is one
+             * @example FST_ERR_VALIDATION
+             */
+            code?: string;
+            /** @description Opaque, single use, valid 5 minutes: send it with `grant_type=mfa_otp` and a code */
+            mfa_token: string;
+        };
+        /**
+         * TotpEnrolment
+         * @description A new authenticator-app secret, not on until confirmed with a code
+         * @example {
+         *       "secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+         *       "otpauth_url": "otpauth://totp/Inkwell:ada%40example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Inkwell"
+         *     }
+         */
+        TotpEnrolment: {
+            /** @description Base32, 160 bits: type it into the app, or use `otpauth_url` */
+            secret: string;
+            /** @description For a QR code: `otpauth://totp/Inkwell:<email>?secret=…&issuer=Inkwell` */
+            otpauth_url: string;
+        };
+        /**
+         * RecoveryCodes
+         * @example {
+         *       "recovery_codes": [
+         *         "k7m2-q9xp-4tfa",
+         *         "x3vd-8kq1-mzr7",
+         *         "p2wn-h6tc-0bye",
+         *         "q8rk-3fj5-a1mz",
+         *         "n4x7-c9pv-t2gd",
+         *         "e6hm-w1qs-7kzr",
+         *         "b5ty-2ndx-v8cj",
+         *         "g9pf-4mrh-s3wk",
+         *         "r1ce-7xzv-h5qn",
+         *         "y2tb-6kqg-d9mp"
+         *       ]
+         *     }
+         */
+        RecoveryCodes: {
+            /** @description Shown once: each works once in place of a code */
+            recovery_codes: string[];
+        };
+        /**
+         * Passkey
+         * @example {
+         *       "id": 3,
+         *       "name": "Laptop",
+         *       "created_at": "2026-12-07T12:00:00.000Z",
+         *       "last_used_at": null
+         *     }
+         */
+        Passkey: {
+            id: number;
+            name: string;
+            /**
+             * Format: date-time
+             * @description ISO-8601, UTC
+             */
+            created_at: string;
+            /** @description The last login with it (ISO-8601, UTC), or null */
+            last_used_at: string | null;
+        };
+        /** PasskeyPage */
+        PasskeyPage: {
+            items: components["schemas"]["Passkey"][];
+            /** @description Items in the whole list */
+            total: number;
+            skip: number;
+            limit: number;
+            /** @description Whether items follow this page */
+            has_more: boolean;
+        };
+        /**
+         * WebAuthnOptions
+         * @description WebAuthn options in their JSON form (`PublicKeyCredentialCreationOptionsJSON` or `PublicKeyCredentialRequestOptionsJSON`): pass them to `PublicKeyCredential.parseCreationOptionsFromJSON` / `parseRequestOptionsFromJSON` (or @simplewebauthn/browser)
+         * @example {
+         *       "challenge": "x7Q2m0bq…",
+         *       "rpId": "app.example.com",
+         *       "timeout": 300000,
+         *       "userVerification": "required",
+         *       "allowCredentials": []
+         *     }
+         */
+        WebAuthnOptions: {
+            /** @description base64url; single use, valid 5 minutes */
+            challenge: string;
+            rpId?: string;
+            timeout?: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * ReauthBody
+         * @description The password asked again, with a code when an authenticator app is on
+         * @example {
+         *       "password": "correct horse battery staple",
+         *       "otp": "123456"
+         *     }
+         */
+        ReauthBody: {
+            /** @description The account's password, asked again */
+            password: string;
+            /** @description Required when an authenticator app is on: a 6-digit code, or a recovery code */
+            otp?: string;
+        };
+        /**
+         * ReauthWithCodeBody
+         * @description The password asked again, and a code of the authenticator app (or a recovery code)
+         * @example {
+         *       "password": "correct horse battery staple",
+         *       "otp": "123456"
+         *     }
+         */
+        ReauthWithCodeBody: {
+            /** @description The account's password, asked again */
+            password: string;
+            /** @description A 6-digit code from the authenticator app, or one of the recovery codes */
+            otp: string;
+        };
+        /**
+         * TotpStartBody
+         * @example {
+         *       "password": "correct horse battery staple"
+         *     }
+         */
+        TotpStartBody: {
+            /** @description The account's password, asked again */
+            password: string;
+        };
+        /**
+         * TotpConfirmBody
+         * @example {
+         *       "code": "123456"
+         *     }
+         */
+        TotpConfirmBody: {
+            /**
+             * @description The app's current 6-digit code
+             * @example 123456
+             */
+            code: string;
+        };
+        /**
+         * PasskeyRegistration
+         * @example {
+         *       "name": "Laptop",
+         *       "response": {
+         *         "id": "Zm9vYmFy…",
+         *         "rawId": "Zm9vYmFy…",
+         *         "type": "public-key",
+         *         "authenticatorAttachment": "platform",
+         *         "clientExtensionResults": {},
+         *         "response": {
+         *           "clientDataJSON": "eyJ0eXBlIjoid2ViYXV0aG4uY3JlYXRlIi…",
+         *           "attestationObject": "o2NmbXRkbm9uZW…",
+         *           "transports": [
+         *             "internal"
+         *           ]
+         *         }
+         *       }
+         *     }
+         */
+        PasskeyRegistration: {
+            /** @description A name the user recognises, e.g. "Laptop" */
+            name: string;
+            /** @description `RegistrationResponseJSON`: what `navigator.credentials.create()` gave, as JSON */
+            response: {
+                id: string;
+                rawId: string;
+                /** @enum {string} */
+                type: "public-key";
+                /** @description The authenticator's attestation, base64url fields as the browser's toJSON() gives them */
+                response: {
+                    [key: string]: unknown;
+                };
+                clientExtensionResults: {
+                    [key: string]: unknown;
+                };
+                authenticatorAttachment?: string;
+            };
+        };
+        /**
+         * PasskeyLogin
+         * @example {
+         *       "response": {
+         *         "id": "Zm9vYmFy…",
+         *         "rawId": "Zm9vYmFy…",
+         *         "type": "public-key",
+         *         "authenticatorAttachment": "platform",
+         *         "clientExtensionResults": {},
+         *         "response": {
+         *           "clientDataJSON": "eyJ0eXBlIjoid2ViYXV0aG4uZ2V0Ii…",
+         *           "authenticatorData": "SZYN5YgOjGh0…",
+         *           "signature": "MEUCIQD…",
+         *           "userHandle": "Nw"
+         *         }
+         *       }
+         *     }
+         */
+        PasskeyLogin: {
+            /** @description `AuthenticationResponseJSON`: what `navigator.credentials.get()` gave, as JSON */
+            response: {
+                id: string;
+                rawId: string;
+                /** @enum {string} */
+                type: "public-key";
+                /** @description The authenticator's assertion, base64url fields as the browser's toJSON() gives them */
+                response: {
+                    [key: string]: unknown;
+                };
+                clientExtensionResults: {
+                    [key: string]: unknown;
+                };
+                authenticatorAttachment?: string;
+            };
         };
         /** PostAuthor */
         PostAuthor: {
@@ -805,6 +1246,8 @@ export interface components {
             ip: string | null;
             /** @description The User-Agent at login */
             user_agent: string | null;
+            /** @description How the session was opened (RFC 8176): `pwd` password, `otp` authenticator code, `rc` recovery code, `hwk` passkey */
+            amr: ("pwd" | "otp" | "rc" | "hwk")[];
             /** @description Whether the calling token belongs to this session */
             current: boolean;
         };
@@ -834,7 +1277,7 @@ export interface components {
             email: string;
             /** @description 3 to 32 letters, digits, `_` or `-`; unique regardless of case */
             username: string;
-            /** @description 8 to 128 characters, prepared as RFC 8265's OpaqueString (non-ASCII spaces become spaces, then NFC; nothing trimmed or case-mapped). Refused: control characters, fewer than 8 characters that are neither spaces nor invisible, and the most common passwords */
+            /** @description 8 to 128 characters, prepared as RFC 8265's OpaqueString (non-ASCII spaces become spaces, then NFC; nothing trimmed or case-mapped). Refused: control characters, fewer than 8 visible characters (spaces, invisible characters, blank fillers such as U+2800 and the Hangul fillers, and combining marks do not count), and the most common passwords */
             password: string;
         };
         /**
@@ -849,9 +1292,14 @@ export interface components {
          *       "grant_type": "refresh_token",
          *       "refresh_token": "eyJhbGciOiJIUzI1NiJ9.…"
          *     }
+         * @example {
+         *       "grant_type": "mfa_otp",
+         *       "mfa_token": "p1Zb…",
+         *       "otp": "123456"
+         *     }
          */
         TokenRequest: {
-            /** @description `password` (when left out) or `refresh_token` */
+            /** @description `password` (when left out), `refresh_token`, or `mfa_otp` (the second step of a login with a second factor) */
             grant_type?: string;
             /** @description Email or username (grant_type=password) */
             username?: string;
@@ -859,6 +1307,10 @@ export interface components {
             password?: string;
             /** @description grant_type=refresh_token */
             refresh_token?: string;
+            /** @description grant_type=mfa_otp: the `mfa_token` of the 403 `MFA_REQUIRED` answer */
+            mfa_token?: string;
+            /** @description grant_type=mfa_otp: a 6-digit code of the authenticator app, or a recovery code */
+            otp?: string;
         };
         /** LogoutBody */
         LogoutBody: {
@@ -893,8 +1345,10 @@ export interface components {
         /** ChangePasswordBody */
         ChangePasswordBody: {
             current_password: string;
-            /** @description 8 to 128 characters, prepared as RFC 8265's OpaqueString (non-ASCII spaces become spaces, then NFC; nothing trimmed or case-mapped). Refused: control characters, fewer than 8 characters that are neither spaces nor invisible, and the most common passwords */
+            /** @description 8 to 128 characters, prepared as RFC 8265's OpaqueString (non-ASCII spaces become spaces, then NFC; nothing trimmed or case-mapped). Refused: control characters, fewer than 8 visible characters (spaces, invisible characters, blank fillers such as U+2800 and the Hangul fillers, and combining marks do not count), and the most common passwords */
             new_password: string;
+            /** @description Required when an authenticator app is on: a 6-digit code, or a recovery code */
+            otp?: string;
         };
         /** ChangeEmailBody */
         ChangeEmailBody: {
@@ -905,11 +1359,15 @@ export interface components {
             new_email: string;
             /** @description The account's password, asked again */
             current_password: string;
+            /** @description Required when an authenticator app is on: a 6-digit code, or a recovery code */
+            otp?: string;
         };
         /** DeleteMeBody */
         DeleteMeBody: {
             /** @description The account's password, asked again */
             password: string;
+            /** @description Required when an authenticator app is on: a 6-digit code, or a recovery code */
+            otp?: string;
         };
         /** AvatarUpload */
         AvatarUpload: {
@@ -1090,7 +1548,115 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Wrong username or password, or an invalid refresh token */
+            /** @description Wrong username or password, an invalid refresh token, an invalid or expired `mfa_token`, or `Invalid code` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The password is right and a second factor is on: continue with `grant_type=mfa_otp` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MfaRequired"];
+                };
+            };
+            /** @description The body is larger than this route accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body's content type is not one this route accepts */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    passkeyLoginOptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `PublicKeyCredentialRequestOptionsJSON` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebAuthnOptions"];
+                };
+            };
+            /** @description Too many requests; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    passkeyLogin: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyLogin"];
+            };
+        };
+        responses: {
+            /** @description A fresh token pair */
+            200: {
+                headers: {
+                    "cache-control"?: "no-store";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPair"];
+                };
+            };
+            /** @description Invalid body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description `Could not validate credentials` */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1456,7 +2022,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Wrong or missing password */
+            /** @description Wrong or missing password, or a missing or wrong code (when an authenticator app is on) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1709,7 +2275,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenPair"];
                 };
             };
-            /** @description Wrong current password, invalid body, or a password that is too common */
+            /** @description Wrong current password, a missing or wrong code (when an authenticator app is on), invalid body, or a password that is too common */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1787,7 +2353,7 @@ export interface operations {
                     "application/json": components["schemas"]["Accepted"];
                 };
             };
-            /** @description Wrong password, or an invalid body */
+            /** @description Wrong password, a missing or wrong code (when an authenticator app is on), or an invalid body */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1962,6 +2528,632 @@ export interface operations {
             };
             /** @description Session not found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    startTotp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TotpStartBody"];
+            };
+        };
+        responses: {
+            /** @description The secret to put in the app */
+            200: {
+                headers: {
+                    "cache-control"?: "no-store";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TotpEnrolment"];
+                };
+            };
+            /** @description Wrong password, or an invalid body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description An authenticator app is already on */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is larger than this route accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body's content type is not one this route accepts */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many wrong passwords or codes; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    disableTotp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReauthWithCodeBody"];
+            };
+        };
+        responses: {
+            /** @description TOTP is off */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Wrong password, a missing or wrong code (when an authenticator app is on), or an invalid body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No authenticator app is on */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is larger than this route accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body's content type is not one this route accepts */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many wrong passwords or codes; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    confirmTotp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TotpConfirmBody"];
+            };
+        };
+        responses: {
+            /** @description TOTP is on; keep these codes somewhere safe */
+            200: {
+                headers: {
+                    "cache-control"?: "no-store";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodes"];
+                };
+            };
+            /** @description The code is incorrect, or an invalid body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No app is being set up, or one is already on */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is larger than this route accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body's content type is not one this route accepts */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many wrong passwords or codes; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    regenerateRecoveryCodes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReauthWithCodeBody"];
+            };
+        };
+        responses: {
+            /** @description The new codes */
+            200: {
+                headers: {
+                    "cache-control"?: "no-store";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodes"];
+                };
+            };
+            /** @description Wrong password, a missing or wrong code (when an authenticator app is on), or an invalid body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No authenticator app is on */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is larger than this route accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body's content type is not one this route accepts */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many wrong passwords or codes; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    passkeyRegistrationOptions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReauthBody"];
+            };
+        };
+        responses: {
+            /** @description `PublicKeyCredentialCreationOptionsJSON` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebAuthnOptions"];
+                };
+            };
+            /** @description Wrong password, a missing or wrong code (when an authenticator app is on), or an invalid body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is larger than this route accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body's content type is not one this route accepts */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many wrong passwords or codes; `Retry-After` says when to try again */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    listPasskeys: {
+        parameters: {
+            query?: {
+                /** @description Items to skip */
+                skip?: number;
+                /** @description Items per page, 1 to 100 */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of passkeys */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PasskeyPage"];
+                };
+            };
+            /** @description Invalid or repeated skip/limit */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    registerPasskey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasskeyRegistration"];
+            };
+        };
+        responses: {
+            /** @description The passkey is registered */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Passkey"];
+                };
+            };
+            /** @description A bad, replayed or expired challenge, another origin or rp id, no user verification, or an invalid body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is larger than this route accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body's content type is not one this route accepts */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    deletePasskey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReauthBody"];
+            };
+        };
+        responses: {
+            /** @description The passkey is removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Wrong password, a missing or wrong code, an invalid id or body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description `Passkey not found`: unknown, or another user's */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is larger than this route accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body's content type is not one this route accepts */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many wrong passwords or codes; `Retry-After` says when to try again */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

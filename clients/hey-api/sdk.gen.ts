@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import { type Client, formDataBodySerializer, type Options as Options2, type TDataShape } from './client/index.js';
-import type { AdminDeleteUserData, AdminDeleteUserErrors, AdminDeleteUserResponses, AdminListAuditData, AdminListAuditErrors, AdminListAuditResponses, AdminListUsersData, AdminListUsersErrors, AdminListUsersResponses, AdminUpdateUserData, AdminUpdateUserErrors, AdminUpdateUserResponses, ChangeEmailData, ChangeEmailErrors, ChangeEmailResponses, ChangePasswordData, ChangePasswordErrors, ChangePasswordResponses, ConfirmPasswordResetData, ConfirmPasswordResetErrors, ConfirmPasswordResetResponses, CreatePostData, CreatePostErrors, CreatePostResponses, CreateTokenData, CreateTokenErrors, CreateTokenResponses, DeleteMeData, DeleteMeErrors, DeleteMeResponses, DeleteMyAvatarData, DeleteMyAvatarErrors, DeleteMyAvatarResponses, DeletePostData, DeletePostErrors, DeletePostResponses, DeleteSessionData, DeleteSessionErrors, DeleteSessionResponses, GetMeData, GetMeErrors, GetMeResponses, GetPostData, GetPostErrors, GetPostResponses, GetUserData, GetUserErrors, GetUserResponses, HealthData, HealthErrors, HealthResponses, LikePostData, LikePostErrors, LikePostResponses, ListPostsData, ListPostsErrors, ListPostsResponses, ListSessionsData, ListSessionsErrors, ListSessionsResponses, ListUserPostsData, ListUserPostsErrors, ListUserPostsResponses, LogoutAllData, LogoutAllErrors, LogoutAllResponses, LogoutData, LogoutErrors, LogoutResponses, PutMyAvatarData, PutMyAvatarErrors, PutMyAvatarResponses, RegisterData, RegisterErrors, RegisterResponses, RequestPasswordResetData, RequestPasswordResetErrors, RequestPasswordResetResponses, ResendVerificationData, ResendVerificationErrors, ResendVerificationResponses, UnlikePostData, UnlikePostErrors, UnlikePostResponses, UpdateMeData, UpdateMeErrors, UpdateMeResponses, UpdatePostData, UpdatePostErrors, UpdatePostResponses, VerifyEmailData, VerifyEmailErrors, VerifyEmailResponses } from './types.gen.js';
+import type { AdminDeleteUserData, AdminDeleteUserErrors, AdminDeleteUserResponses, AdminListAuditData, AdminListAuditErrors, AdminListAuditResponses, AdminListUsersData, AdminListUsersErrors, AdminListUsersResponses, AdminUpdateUserData, AdminUpdateUserErrors, AdminUpdateUserResponses, ChangeEmailData, ChangeEmailErrors, ChangeEmailResponses, ChangePasswordData, ChangePasswordErrors, ChangePasswordResponses, ConfirmPasswordResetData, ConfirmPasswordResetErrors, ConfirmPasswordResetResponses, ConfirmTotpData, ConfirmTotpErrors, ConfirmTotpResponses, CreatePostData, CreatePostErrors, CreatePostResponses, CreateTokenData, CreateTokenErrors, CreateTokenResponses, DeleteMeData, DeleteMeErrors, DeleteMeResponses, DeleteMyAvatarData, DeleteMyAvatarErrors, DeleteMyAvatarResponses, DeletePasskeyData, DeletePasskeyErrors, DeletePasskeyResponses, DeletePostData, DeletePostErrors, DeletePostResponses, DeleteSessionData, DeleteSessionErrors, DeleteSessionResponses, DisableTotpData, DisableTotpErrors, DisableTotpResponses, GetMeData, GetMeErrors, GetMeResponses, GetPostData, GetPostErrors, GetPostResponses, GetUserData, GetUserErrors, GetUserResponses, HealthData, HealthErrors, HealthResponses, LikePostData, LikePostErrors, LikePostResponses, ListPasskeysData, ListPasskeysErrors, ListPasskeysResponses, ListPostsData, ListPostsErrors, ListPostsResponses, ListSessionsData, ListSessionsErrors, ListSessionsResponses, ListUserPostsData, ListUserPostsErrors, ListUserPostsResponses, LogoutAllData, LogoutAllErrors, LogoutAllResponses, LogoutData, LogoutErrors, LogoutResponses, PasskeyLoginData, PasskeyLoginErrors, PasskeyLoginOptionsData, PasskeyLoginOptionsErrors, PasskeyLoginOptionsResponses, PasskeyLoginResponses, PasskeyRegistrationOptionsData, PasskeyRegistrationOptionsErrors, PasskeyRegistrationOptionsResponses, PutMyAvatarData, PutMyAvatarErrors, PutMyAvatarResponses, RegenerateRecoveryCodesData, RegenerateRecoveryCodesErrors, RegenerateRecoveryCodesResponses, RegisterData, RegisterErrors, RegisterPasskeyData, RegisterPasskeyErrors, RegisterPasskeyResponses, RegisterResponses, RequestPasswordResetData, RequestPasswordResetErrors, RequestPasswordResetResponses, ResendVerificationData, ResendVerificationErrors, ResendVerificationResponses, StartTotpData, StartTotpErrors, StartTotpResponses, UnlikePostData, UnlikePostErrors, UnlikePostResponses, UpdateMeData, UpdateMeErrors, UpdateMeResponses, UpdatePostData, UpdatePostErrors, UpdatePostResponses, VerifyEmailData, VerifyEmailErrors, VerifyEmailResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -40,10 +40,35 @@ export const register = <ThrowOnError extends boolean = false>(options: Options<
 /**
  * Log in, or refresh a token pair (OAuth2 token endpoint)
  *
- * OAuth2 password grant (`grant_type=password`, the default) with `username` (email or username) and `password`, or `grant_type=refresh_token` with `refresh_token`. A refresh token can be used once: each use returns a new pair, and using one twice ends its session. After `LOGIN_FAILURE_LIMIT` (default 10) failed logins with one username or email from one client in 15 minutes, answers 429 with `Retry-After`, whatever the password.
+ * OAuth2 password grant (`grant_type=password`, the default) with `username` (email or username) and `password`, or `grant_type=refresh_token` with `refresh_token`. A refresh token can be used once: each use returns a new pair, and using one twice ends its session.
+ *
+ * **Second factor.** When the account has an authenticator app on, the right password answers 403 `MFA_REQUIRED` with an `mfa_token` (single use, 5 minutes). Send it with `grant_type=mfa_otp` and `otp` (the app's 6-digit code, or a recovery code) for the tokens. A wrong code is 401 `Invalid code`; after 5 the `mfa_token` is void.
+ *
+ * Every wrong password or code counts towards `LOGIN_FAILURE_LIMIT` (default 10) for the account and client in 15 minutes, counted before it is checked: past it, 429 with `Retry-After`, whatever is sent.
  */
 export const createToken = <ThrowOnError extends boolean = false>(options: Options<CreateTokenData, ThrowOnError>) => (options.client ?? client).post<CreateTokenResponses, CreateTokenErrors, ThrowOnError>({
     url: '/auth/token',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Start a passkey login
+ *
+ * WebAuthn request options for a discoverable credential (no username needed); the challenge is single use and valid 5 minutes. Pass them to `navigator.credentials.get()` and send its answer to `POST /auth/passkey`.
+ */
+export const passkeyLoginOptions = <ThrowOnError extends boolean = false>(options?: Options<PasskeyLoginOptionsData, ThrowOnError>) => (options?.client ?? client).post<PasskeyLoginOptionsResponses, PasskeyLoginOptionsErrors, ThrowOnError>({ url: '/auth/passkey/options', ...options });
+
+/**
+ * Log in with a passkey
+ *
+ * A passkey login is a login with both factors (`amr` `hwk`). An unknown passkey, a bad signature, another origin or rp id, a signature counter that did not move forward, or a used or expired challenge: the one 401.
+ */
+export const passkeyLogin = <ThrowOnError extends boolean = false>(options: Options<PasskeyLoginData, ThrowOnError>) => (options.client ?? client).post<PasskeyLoginResponses, PasskeyLoginErrors, ThrowOnError>({
+    url: '/auth/passkey',
     ...options,
     headers: {
         'Content-Type': 'application/json',
@@ -240,6 +265,134 @@ export const deleteSession = <ThrowOnError extends boolean = false>(options: Opt
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/users/me/sessions/{id}',
     ...options
+});
+
+/**
+ * Turn the authenticator app off
+ *
+ * Asks for the password and a code (or a recovery code). The secret and the recovery codes are deleted. Audited as `mfa_totp_disabled`.
+ *
+ * **Requires** an active account.
+ */
+export const disableTotp = <ThrowOnError extends boolean = false>(options: Options<DisableTotpData, ThrowOnError>) => (options.client ?? client).delete<DisableTotpResponses, DisableTotpErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/users/me/mfa/totp',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Start setting up an authenticator app
+ *
+ * Asks for the password again. Returns a new secret (and its `otpauth://` URL for a QR code); nothing is on until `POST /users/me/mfa/totp/confirm` with a code. A new call replaces a secret not yet confirmed.
+ *
+ * **Requires** an active account.
+ */
+export const startTotp = <ThrowOnError extends boolean = false>(options: Options<StartTotpData, ThrowOnError>) => (options.client ?? client).post<StartTotpResponses, StartTotpErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/users/me/mfa/totp',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Turn the authenticator app on with its first code
+ *
+ * From now on, logins and re-authentication ask for a code. Returns 10 recovery codes, shown once: each works once in place of a code. Audited as `mfa_totp_enabled`.
+ *
+ * **Requires** an active account.
+ */
+export const confirmTotp = <ThrowOnError extends boolean = false>(options: Options<ConfirmTotpData, ThrowOnError>) => (options.client ?? client).post<ConfirmTotpResponses, ConfirmTotpErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/users/me/mfa/totp/confirm',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Replace the recovery codes
+ *
+ * Asks for the password and a code. Returns 10 new codes, shown once; the old ones stop working. Audited as `mfa_recovery_codes_regenerated`.
+ *
+ * **Requires** an active account.
+ */
+export const regenerateRecoveryCodes = <ThrowOnError extends boolean = false>(options: Options<RegenerateRecoveryCodesData, ThrowOnError>) => (options.client ?? client).post<RegenerateRecoveryCodesResponses, RegenerateRecoveryCodesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/users/me/mfa/recovery-codes',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Start registering a passkey
+ *
+ * Asks for the password again (and a code when an authenticator app is on). Returns WebAuthn creation options for `navigator.credentials.create()`, excluding the passkeys already registered; the challenge is single use and valid 5 minutes.
+ *
+ * **Requires** an active account.
+ */
+export const passkeyRegistrationOptions = <ThrowOnError extends boolean = false>(options: Options<PasskeyRegistrationOptionsData, ThrowOnError>) => (options.client ?? client).post<PasskeyRegistrationOptionsResponses, PasskeyRegistrationOptionsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/users/me/passkeys/options',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * The calling user's passkeys, newest first
+ */
+export const listPasskeys = <ThrowOnError extends boolean = false>(options?: Options<ListPasskeysData, ThrowOnError>) => (options?.client ?? client).get<ListPasskeysResponses, ListPasskeysErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/users/me/passkeys',
+    ...options
+});
+
+/**
+ * Register a passkey
+ *
+ * Finishes the ceremony begun with `POST /users/me/passkeys/options`. Audited as `mfa_passkey_added`.
+ *
+ * **Requires** an active account.
+ */
+export const registerPasskey = <ThrowOnError extends boolean = false>(options: Options<RegisterPasskeyData, ThrowOnError>) => (options.client ?? client).post<RegisterPasskeyResponses, RegisterPasskeyErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/users/me/passkeys',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Remove a passkey
+ *
+ * Asks for the password again (and a code when an authenticator app is on). Audited as `mfa_passkey_removed`.
+ *
+ * **Requires** an active account.
+ */
+export const deletePasskey = <ThrowOnError extends boolean = false>(options: Options<DeletePasskeyData, ThrowOnError>) => (options.client ?? client).delete<DeletePasskeyResponses, DeletePasskeyErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/users/me/passkeys/{id}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
 });
 
 /**

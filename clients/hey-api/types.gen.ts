@@ -41,6 +41,26 @@ export type Role = 'user' | 'moderator' | 'admin';
 export type Permission = 'post:create' | 'post:edit_own' | 'post:delete_own' | 'post:like' | 'post:edit_any' | 'post:delete_any' | 'user:manage' | 'audit:read';
 
 /**
+ * MfaSummary
+ *
+ * The second factors of the account
+ */
+export type MfaSummary = {
+    /**
+     * Whether an authenticator app (TOTP) is on
+     */
+    totp: boolean;
+    /**
+     * Passkeys registered
+     */
+    passkeys: number;
+    /**
+     * Unused recovery codes
+     */
+    recovery_codes_left: number;
+};
+
+/**
  * UserPublic
  *
  * What anyone may see of a user
@@ -83,6 +103,7 @@ export type UserPrivate = {
      * What the role grants
      */
     permissions: Array<Permission>;
+    mfa: MfaSummary;
     /**
      * ISO-8601, UTC
      */
@@ -100,6 +121,214 @@ export type TokenPair = {
      * Seconds the access token lives
      */
     expires_in: number;
+};
+
+/**
+ * MfaRequired
+ *
+ * The password was right and a second factor is on: the login continues with `grant_type=mfa_otp`
+ */
+export type MfaRequired = {
+    statusCode: number;
+    error: string;
+    message: string;
+    /**
+     * A stable machine-readable error code, when there is one
+     */
+    code?: string;
+    /**
+     * Opaque, single use, valid 5 minutes: send it with `grant_type=mfa_otp` and a code
+     */
+    mfa_token: string;
+};
+
+/**
+ * TotpEnrolment
+ *
+ * A new authenticator-app secret, not on until confirmed with a code
+ */
+export type TotpEnrolment = {
+    /**
+     * Base32, 160 bits: type it into the app, or use `otpauth_url`
+     */
+    secret: string;
+    /**
+     * For a QR code: `otpauth://totp/Inkwell:<email>?secret=…&issuer=Inkwell`
+     */
+    otpauth_url: string;
+};
+
+/**
+ * RecoveryCodes
+ */
+export type RecoveryCodes = {
+    /**
+     * Shown once: each works once in place of a code
+     */
+    recovery_codes: [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string
+    ];
+};
+
+/**
+ * Passkey
+ */
+export type Passkey = {
+    id: number;
+    name: string;
+    /**
+     * ISO-8601, UTC
+     */
+    created_at: string;
+    /**
+     * The last login with it (ISO-8601, UTC), or null
+     */
+    last_used_at: string | null;
+};
+
+/**
+ * PasskeyPage
+ */
+export type PasskeyPage = {
+    items: Array<Passkey>;
+    /**
+     * Items in the whole list
+     */
+    total: number;
+    skip: number;
+    limit: number;
+    /**
+     * Whether items follow this page
+     */
+    has_more: boolean;
+};
+
+/**
+ * WebAuthnOptions
+ *
+ * WebAuthn options in their JSON form (`PublicKeyCredentialCreationOptionsJSON` or `PublicKeyCredentialRequestOptionsJSON`): pass them to `PublicKeyCredential.parseCreationOptionsFromJSON` / `parseRequestOptionsFromJSON` (or @simplewebauthn/browser)
+ */
+export type WebAuthnOptions = {
+    /**
+     * base64url; single use, valid 5 minutes
+     */
+    challenge: string;
+    rpId?: string;
+    timeout?: number;
+    [key: string]: unknown;
+};
+
+/**
+ * ReauthBody
+ *
+ * The password asked again, with a code when an authenticator app is on
+ */
+export type ReauthBody = {
+    /**
+     * The account's password, asked again
+     */
+    password: string;
+    /**
+     * Required when an authenticator app is on: a 6-digit code, or a recovery code
+     */
+    otp?: string;
+};
+
+/**
+ * ReauthWithCodeBody
+ *
+ * The password asked again, and a code of the authenticator app (or a recovery code)
+ */
+export type ReauthWithCodeBody = {
+    /**
+     * The account's password, asked again
+     */
+    password: string;
+    /**
+     * A 6-digit code from the authenticator app, or one of the recovery codes
+     */
+    otp: string;
+};
+
+/**
+ * TotpStartBody
+ */
+export type TotpStartBody = {
+    /**
+     * The account's password, asked again
+     */
+    password: string;
+};
+
+/**
+ * TotpConfirmBody
+ */
+export type TotpConfirmBody = {
+    /**
+     * The app's current 6-digit code
+     */
+    code: string;
+};
+
+/**
+ * PasskeyRegistration
+ */
+export type PasskeyRegistration = {
+    /**
+     * A name the user recognises, e.g. "Laptop"
+     */
+    name: string;
+    /**
+     * `RegistrationResponseJSON`: what `navigator.credentials.create()` gave, as JSON
+     */
+    response: {
+        id: string;
+        rawId: string;
+        type: 'public-key';
+        /**
+         * The authenticator's attestation, base64url fields as the browser's toJSON() gives them
+         */
+        response: {
+            [key: string]: unknown;
+        };
+        clientExtensionResults: {
+            [key: string]: unknown;
+        };
+        authenticatorAttachment?: string;
+    };
+};
+
+/**
+ * PasskeyLogin
+ */
+export type PasskeyLogin = {
+    /**
+     * `AuthenticationResponseJSON`: what `navigator.credentials.get()` gave, as JSON
+     */
+    response: {
+        id: string;
+        rawId: string;
+        type: 'public-key';
+        /**
+         * The authenticator's assertion, base64url fields as the browser's toJSON() gives them
+         */
+        response: {
+            [key: string]: unknown;
+        };
+        clientExtensionResults: {
+            [key: string]: unknown;
+        };
+        authenticatorAttachment?: string;
+    };
 };
 
 /**
@@ -291,6 +520,10 @@ export type Session = {
      */
     user_agent: string | null;
     /**
+     * How the session was opened (RFC 8176): `pwd` password, `otp` authenticator code, `rc` recovery code, `hwk` passkey
+     */
+    amr: Array<'pwd' | 'otp' | 'rc' | 'hwk'>;
+    /**
      * Whether the calling token belongs to this session
      */
     current: boolean;
@@ -326,7 +559,7 @@ export type RegisterBody = {
      */
     username: string;
     /**
-     * 8 to 128 characters, prepared as RFC 8265's OpaqueString (non-ASCII spaces become spaces, then NFC; nothing trimmed or case-mapped). Refused: control characters, fewer than 8 characters that are neither spaces nor invisible, and the most common passwords
+     * 8 to 128 characters, prepared as RFC 8265's OpaqueString (non-ASCII spaces become spaces, then NFC; nothing trimmed or case-mapped). Refused: control characters, fewer than 8 visible characters (spaces, invisible characters, blank fillers such as U+2800 and the Hangul fillers, and combining marks do not count), and the most common passwords
      */
     password: string;
 };
@@ -338,7 +571,7 @@ export type RegisterBody = {
  */
 export type TokenRequest = {
     /**
-     * `password` (when left out) or `refresh_token`
+     * `password` (when left out), `refresh_token`, or `mfa_otp` (the second step of a login with a second factor)
      */
     grant_type?: string;
     /**
@@ -353,6 +586,14 @@ export type TokenRequest = {
      * grant_type=refresh_token
      */
     refresh_token?: string;
+    /**
+     * grant_type=mfa_otp: the `mfa_token` of the 403 `MFA_REQUIRED` answer
+     */
+    mfa_token?: string;
+    /**
+     * grant_type=mfa_otp: a 6-digit code of the authenticator app, or a recovery code
+     */
+    otp?: string;
 };
 
 /**
@@ -412,9 +653,13 @@ export type UpdateMeBody = {
 export type ChangePasswordBody = {
     current_password: string;
     /**
-     * 8 to 128 characters, prepared as RFC 8265's OpaqueString (non-ASCII spaces become spaces, then NFC; nothing trimmed or case-mapped). Refused: control characters, fewer than 8 characters that are neither spaces nor invisible, and the most common passwords
+     * 8 to 128 characters, prepared as RFC 8265's OpaqueString (non-ASCII spaces become spaces, then NFC; nothing trimmed or case-mapped). Refused: control characters, fewer than 8 visible characters (spaces, invisible characters, blank fillers such as U+2800 and the Hangul fillers, and combining marks do not count), and the most common passwords
      */
     new_password: string;
+    /**
+     * Required when an authenticator app is on: a 6-digit code, or a recovery code
+     */
+    otp?: string;
 };
 
 /**
@@ -429,6 +674,10 @@ export type ChangeEmailBody = {
      * The account's password, asked again
      */
     current_password: string;
+    /**
+     * Required when an authenticator app is on: a 6-digit code, or a recovery code
+     */
+    otp?: string;
 };
 
 /**
@@ -439,6 +688,10 @@ export type DeleteMeBody = {
      * The account's password, asked again
      */
     password: string;
+    /**
+     * Required when an authenticator app is on: a 6-digit code, or a recovery code
+     */
+    otp?: string;
 };
 
 /**
@@ -570,9 +823,13 @@ export type CreateTokenErrors = {
      */
     400: ErrorResponse;
     /**
-     * Wrong username or password, or an invalid refresh token
+     * Wrong username or password, an invalid refresh token, an invalid or expired `mfa_token`, or `Invalid code`
      */
     401: ErrorResponse;
+    /**
+     * The password is right and a second factor is on: continue with `grant_type=mfa_otp`
+     */
+    403: MfaRequired;
     /**
      * The body is larger than this route accepts
      */
@@ -597,6 +854,72 @@ export type CreateTokenResponses = {
 };
 
 export type CreateTokenResponse = CreateTokenResponses[keyof CreateTokenResponses];
+
+export type PasskeyLoginOptionsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/auth/passkey/options';
+};
+
+export type PasskeyLoginOptionsErrors = {
+    /**
+     * Too many requests; `Retry-After` says when to try again
+     */
+    429: ErrorResponse;
+};
+
+export type PasskeyLoginOptionsError = PasskeyLoginOptionsErrors[keyof PasskeyLoginOptionsErrors];
+
+export type PasskeyLoginOptionsResponses = {
+    /**
+     * `PublicKeyCredentialRequestOptionsJSON`
+     */
+    200: WebAuthnOptions;
+};
+
+export type PasskeyLoginOptionsResponse = PasskeyLoginOptionsResponses[keyof PasskeyLoginOptionsResponses];
+
+export type PasskeyLoginData = {
+    body: PasskeyLogin;
+    path?: never;
+    query?: never;
+    url: '/auth/passkey';
+};
+
+export type PasskeyLoginErrors = {
+    /**
+     * Invalid body
+     */
+    400: ErrorResponse;
+    /**
+     * `Could not validate credentials`
+     */
+    401: ErrorResponse;
+    /**
+     * The body is larger than this route accepts
+     */
+    413: ErrorResponse;
+    /**
+     * The body's content type is not one this route accepts
+     */
+    415: ErrorResponse;
+    /**
+     * Too many requests; `Retry-After` says when to try again
+     */
+    429: ErrorResponse;
+};
+
+export type PasskeyLoginError = PasskeyLoginErrors[keyof PasskeyLoginErrors];
+
+export type PasskeyLoginResponses = {
+    /**
+     * A fresh token pair
+     */
+    200: TokenPair;
+};
+
+export type PasskeyLoginResponse = PasskeyLoginResponses[keyof PasskeyLoginResponses];
 
 export type RequestPasswordResetData = {
     body: PasswordResetRequest;
@@ -788,7 +1111,7 @@ export type DeleteMeData = {
 
 export type DeleteMeErrors = {
     /**
-     * Wrong or missing password
+     * Wrong or missing password, or a missing or wrong code (when an authenticator app is on)
      */
     400: ErrorResponse;
     /**
@@ -982,7 +1305,7 @@ export type ChangePasswordData = {
 
 export type ChangePasswordErrors = {
     /**
-     * Wrong current password, invalid body, or a password that is too common
+     * Wrong current password, a missing or wrong code (when an authenticator app is on), invalid body, or a password that is too common
      */
     400: ErrorResponse;
     /**
@@ -1027,7 +1350,7 @@ export type ChangeEmailData = {
 
 export type ChangeEmailErrors = {
     /**
-     * Wrong password, or an invalid body
+     * Wrong password, a missing or wrong code (when an authenticator app is on), or an invalid body
      */
     400: ErrorResponse;
     /**
@@ -1164,6 +1487,377 @@ export type DeleteSessionResponses = {
 };
 
 export type DeleteSessionResponse = DeleteSessionResponses[keyof DeleteSessionResponses];
+
+export type DisableTotpData = {
+    body: ReauthWithCodeBody;
+    path?: never;
+    query?: never;
+    url: '/users/me/mfa/totp';
+};
+
+export type DisableTotpErrors = {
+    /**
+     * Wrong password, a missing or wrong code (when an authenticator app is on), or an invalid body
+     */
+    400: ErrorResponse;
+    /**
+     * Missing, invalid, expired or revoked access token (`Could not validate credentials`)
+     */
+    401: ErrorResponse;
+    /**
+     * The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required
+     */
+    403: ErrorResponse;
+    /**
+     * No authenticator app is on
+     */
+    409: ErrorResponse;
+    /**
+     * The body is larger than this route accepts
+     */
+    413: ErrorResponse;
+    /**
+     * The body's content type is not one this route accepts
+     */
+    415: ErrorResponse;
+    /**
+     * Too many wrong passwords or codes; `Retry-After` says when to try again
+     */
+    429: ErrorResponse;
+};
+
+export type DisableTotpError = DisableTotpErrors[keyof DisableTotpErrors];
+
+export type DisableTotpResponses = {
+    /**
+     * TOTP is off
+     */
+    204: void;
+};
+
+export type DisableTotpResponse = DisableTotpResponses[keyof DisableTotpResponses];
+
+export type StartTotpData = {
+    body: TotpStartBody;
+    path?: never;
+    query?: never;
+    url: '/users/me/mfa/totp';
+};
+
+export type StartTotpErrors = {
+    /**
+     * Wrong password, or an invalid body
+     */
+    400: ErrorResponse;
+    /**
+     * Missing, invalid, expired or revoked access token (`Could not validate credentials`)
+     */
+    401: ErrorResponse;
+    /**
+     * The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required
+     */
+    403: ErrorResponse;
+    /**
+     * An authenticator app is already on
+     */
+    409: ErrorResponse;
+    /**
+     * The body is larger than this route accepts
+     */
+    413: ErrorResponse;
+    /**
+     * The body's content type is not one this route accepts
+     */
+    415: ErrorResponse;
+    /**
+     * Too many wrong passwords or codes; `Retry-After` says when to try again
+     */
+    429: ErrorResponse;
+};
+
+export type StartTotpError = StartTotpErrors[keyof StartTotpErrors];
+
+export type StartTotpResponses = {
+    /**
+     * The secret to put in the app
+     */
+    200: TotpEnrolment;
+};
+
+export type StartTotpResponse = StartTotpResponses[keyof StartTotpResponses];
+
+export type ConfirmTotpData = {
+    body: TotpConfirmBody;
+    path?: never;
+    query?: never;
+    url: '/users/me/mfa/totp/confirm';
+};
+
+export type ConfirmTotpErrors = {
+    /**
+     * The code is incorrect, or an invalid body
+     */
+    400: ErrorResponse;
+    /**
+     * Missing, invalid, expired or revoked access token (`Could not validate credentials`)
+     */
+    401: ErrorResponse;
+    /**
+     * The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required
+     */
+    403: ErrorResponse;
+    /**
+     * No app is being set up, or one is already on
+     */
+    409: ErrorResponse;
+    /**
+     * The body is larger than this route accepts
+     */
+    413: ErrorResponse;
+    /**
+     * The body's content type is not one this route accepts
+     */
+    415: ErrorResponse;
+    /**
+     * Too many wrong passwords or codes; `Retry-After` says when to try again
+     */
+    429: ErrorResponse;
+};
+
+export type ConfirmTotpError = ConfirmTotpErrors[keyof ConfirmTotpErrors];
+
+export type ConfirmTotpResponses = {
+    /**
+     * TOTP is on; keep these codes somewhere safe
+     */
+    200: RecoveryCodes;
+};
+
+export type ConfirmTotpResponse = ConfirmTotpResponses[keyof ConfirmTotpResponses];
+
+export type RegenerateRecoveryCodesData = {
+    body: ReauthWithCodeBody;
+    path?: never;
+    query?: never;
+    url: '/users/me/mfa/recovery-codes';
+};
+
+export type RegenerateRecoveryCodesErrors = {
+    /**
+     * Wrong password, a missing or wrong code (when an authenticator app is on), or an invalid body
+     */
+    400: ErrorResponse;
+    /**
+     * Missing, invalid, expired or revoked access token (`Could not validate credentials`)
+     */
+    401: ErrorResponse;
+    /**
+     * The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required
+     */
+    403: ErrorResponse;
+    /**
+     * No authenticator app is on
+     */
+    409: ErrorResponse;
+    /**
+     * The body is larger than this route accepts
+     */
+    413: ErrorResponse;
+    /**
+     * The body's content type is not one this route accepts
+     */
+    415: ErrorResponse;
+    /**
+     * Too many wrong passwords or codes; `Retry-After` says when to try again
+     */
+    429: ErrorResponse;
+};
+
+export type RegenerateRecoveryCodesError = RegenerateRecoveryCodesErrors[keyof RegenerateRecoveryCodesErrors];
+
+export type RegenerateRecoveryCodesResponses = {
+    /**
+     * The new codes
+     */
+    200: RecoveryCodes;
+};
+
+export type RegenerateRecoveryCodesResponse = RegenerateRecoveryCodesResponses[keyof RegenerateRecoveryCodesResponses];
+
+export type PasskeyRegistrationOptionsData = {
+    body: ReauthBody;
+    path?: never;
+    query?: never;
+    url: '/users/me/passkeys/options';
+};
+
+export type PasskeyRegistrationOptionsErrors = {
+    /**
+     * Wrong password, a missing or wrong code (when an authenticator app is on), or an invalid body
+     */
+    400: ErrorResponse;
+    /**
+     * Missing, invalid, expired or revoked access token (`Could not validate credentials`)
+     */
+    401: ErrorResponse;
+    /**
+     * The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required
+     */
+    403: ErrorResponse;
+    /**
+     * The body is larger than this route accepts
+     */
+    413: ErrorResponse;
+    /**
+     * The body's content type is not one this route accepts
+     */
+    415: ErrorResponse;
+    /**
+     * Too many wrong passwords or codes; `Retry-After` says when to try again
+     */
+    429: ErrorResponse;
+};
+
+export type PasskeyRegistrationOptionsError = PasskeyRegistrationOptionsErrors[keyof PasskeyRegistrationOptionsErrors];
+
+export type PasskeyRegistrationOptionsResponses = {
+    /**
+     * `PublicKeyCredentialCreationOptionsJSON`
+     */
+    200: WebAuthnOptions;
+};
+
+export type PasskeyRegistrationOptionsResponse = PasskeyRegistrationOptionsResponses[keyof PasskeyRegistrationOptionsResponses];
+
+export type ListPasskeysData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Items to skip
+         */
+        skip?: number;
+        /**
+         * Items per page, 1 to 100
+         */
+        limit?: number;
+    };
+    url: '/users/me/passkeys';
+};
+
+export type ListPasskeysErrors = {
+    /**
+     * Invalid or repeated skip/limit
+     */
+    400: ErrorResponse;
+    /**
+     * Missing, invalid, expired or revoked access token (`Could not validate credentials`)
+     */
+    401: ErrorResponse;
+};
+
+export type ListPasskeysError = ListPasskeysErrors[keyof ListPasskeysErrors];
+
+export type ListPasskeysResponses = {
+    /**
+     * A page of passkeys
+     */
+    200: PasskeyPage;
+};
+
+export type ListPasskeysResponse = ListPasskeysResponses[keyof ListPasskeysResponses];
+
+export type RegisterPasskeyData = {
+    body: PasskeyRegistration;
+    path?: never;
+    query?: never;
+    url: '/users/me/passkeys';
+};
+
+export type RegisterPasskeyErrors = {
+    /**
+     * A bad, replayed or expired challenge, another origin or rp id, no user verification, or an invalid body
+     */
+    400: ErrorResponse;
+    /**
+     * Missing, invalid, expired or revoked access token (`Could not validate credentials`)
+     */
+    401: ErrorResponse;
+    /**
+     * The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required
+     */
+    403: ErrorResponse;
+    /**
+     * The body is larger than this route accepts
+     */
+    413: ErrorResponse;
+    /**
+     * The body's content type is not one this route accepts
+     */
+    415: ErrorResponse;
+};
+
+export type RegisterPasskeyError = RegisterPasskeyErrors[keyof RegisterPasskeyErrors];
+
+export type RegisterPasskeyResponses = {
+    /**
+     * The passkey is registered
+     */
+    201: Passkey;
+};
+
+export type RegisterPasskeyResponse = RegisterPasskeyResponses[keyof RegisterPasskeyResponses];
+
+export type DeletePasskeyData = {
+    body: ReauthBody;
+    path: {
+        id: number;
+    };
+    query?: never;
+    url: '/users/me/passkeys/{id}';
+};
+
+export type DeletePasskeyErrors = {
+    /**
+     * Wrong password, a missing or wrong code, an invalid id or body
+     */
+    400: ErrorResponse;
+    /**
+     * Missing, invalid, expired or revoked access token (`Could not validate credentials`)
+     */
+    401: ErrorResponse;
+    /**
+     * The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required
+     */
+    403: ErrorResponse;
+    /**
+     * `Passkey not found`: unknown, or another user's
+     */
+    404: ErrorResponse;
+    /**
+     * The body is larger than this route accepts
+     */
+    413: ErrorResponse;
+    /**
+     * The body's content type is not one this route accepts
+     */
+    415: ErrorResponse;
+    /**
+     * Too many wrong passwords or codes; `Retry-After` says when to try again
+     */
+    429: ErrorResponse;
+};
+
+export type DeletePasskeyError = DeletePasskeyErrors[keyof DeletePasskeyErrors];
+
+export type DeletePasskeyResponses = {
+    /**
+     * The passkey is removed
+     */
+    204: void;
+};
+
+export type DeletePasskeyResponse = DeletePasskeyResponses[keyof DeletePasskeyResponses];
 
 export type DeleteMyAvatarData = {
     body?: never;

@@ -1,6 +1,7 @@
 // A consumer's journey through the openapi-typescript + openapi-fetch client (../index.ts over
 // ../schema.d.ts): `tsx clients/journeys/openapi-fetch.ts <base URL> <username>` prints what it saw as
 // JSON. test/sdk-generators.test.ts type-checks it under `strict` and runs it against a real server.
+import { generate } from 'otplib'
 import { bearer, createInkwellClient, type Schemas } from '../index.js'
 
 const [baseUrl = 'http://127.0.0.1:3000', username = 'ada'] = process.argv.slice(2)
@@ -34,6 +35,21 @@ token = login.data.access_token
 const admin = await api.GET('/admin/users')
 const forbidden: Schemas['ErrorResponse'] | undefined = admin.error
 
+// A second factor: an authenticator app (otplib plays the app), then a login in two steps.
+const form = { 'content-type': 'application/x-www-form-urlencoded' } as const
+const enrolled = await api.POST('/users/me/mfa/totp', { body: { password } })
+if (enrolled.data === undefined) throw new Error(`enrolment failed: ${JSON.stringify(enrolled.error)}`)
+const { secret } = enrolled.data
+const code = (steps: number) => generate({ secret, epoch: Math.floor(Date.now() / 1000) + steps * 30 })
+const confirmed = await api.POST('/users/me/mfa/totp/confirm', { body: { code: await code(-1) } })
+token = undefined
+const firstStep = await api.POST('/auth/token', { body: { username, password }, headers: form })
+const mfaRequired = firstStep.error !== undefined && 'mfa_token' in firstStep.error ? firstStep.error : undefined
+if (mfaRequired === undefined) throw new Error(`expected MFA_REQUIRED: ${JSON.stringify(firstStep.error)}`)
+const secondStep = await api.POST('/auth/token', { body: { grant_type: 'mfa_otp', mfa_token: mfaRequired.mfa_token, otp: await code(0) }, headers: form })
+token = secondStep.data?.access_token
+const meAfter = await api.GET('/users/me')
+
 console.log(JSON.stringify({
   registered: { status: registered.response.status, user: registered.data },
   login: { status: login.response.status, token_type: login.data.token_type },
@@ -41,5 +57,11 @@ console.log(JSON.stringify({
   like: { status: like.response.status },
   listed: { status: page.response.status, post: listed },
   unauthorized: { status: anonymous.response.status, error: unauthorized },
-  forbidden: { status: admin.response.status, error: forbidden }
+  forbidden: { status: admin.response.status, error: forbidden },
+  totp: {
+    confirmed: { status: confirmed.response.status, codes: confirmed.data?.recovery_codes.length },
+    firstStep: { status: firstStep.response.status, code: mfaRequired.code },
+    secondStep: { status: secondStep.response.status, token_type: secondStep.data?.token_type },
+    mfa: meAfter.data?.mfa
+  }
 }))

@@ -64,6 +64,24 @@ export const Permission = {
 } as const;
 
 /**
+ * The second factors of the account
+ */
+export interface MfaSummary {
+  /** Whether an authenticator app (TOTP) is on */
+  totp: boolean;
+  /**
+   * Passkeys registered
+   * @minimum 0
+   */
+  passkeys: number;
+  /**
+   * Unused recovery codes
+   * @minimum 0
+   */
+  recovery_codes_left: number;
+}
+
+/**
  * Path of the profile picture on this server, or null
  */
 export type UserPublicAvatarUrl = string | null;
@@ -110,6 +128,7 @@ export interface UserPrivate {
   avatar_url: UserPrivateAvatarUrl;
   /** What the role grants */
   permissions: Permission[];
+  mfa: MfaSummary;
   /** ISO-8601, UTC */
   created_at: string;
 }
@@ -128,6 +147,231 @@ export interface TokenPair {
   token_type: TokenPairTokenType;
   /** Seconds the access token lives */
   expires_in: number;
+}
+
+/**
+ * The password was right and a second factor is on: the login continues with `grant_type=mfa_otp`
+ */
+export interface MfaRequired {
+  /**
+   * @minimum 400
+   * @maximum 599
+   */
+  statusCode: number;
+  error: string;
+  message: string;
+  /** A stable machine-readable error code, when there is one */
+  code?: string;
+  /** Opaque, single use, valid 5 minutes: send it with `grant_type=mfa_otp` and a code */
+  mfa_token: string;
+}
+
+/**
+ * A new authenticator-app secret, not on until confirmed with a code
+ */
+export interface TotpEnrolment {
+  /** Base32, 160 bits: type it into the app, or use `otpauth_url` */
+  secret: string;
+  /** For a QR code: `otpauth://totp/Inkwell:<email>?secret=…&issuer=Inkwell` */
+  otpauth_url: string;
+}
+
+export interface RecoveryCodes {
+  /**
+   * Shown once: each works once in place of a code
+   * @minItems 10
+   * @maxItems 10
+   */
+  recovery_codes: string[];
+}
+
+/**
+ * The last login with it (ISO-8601, UTC), or null
+ */
+export type PasskeyLastUsedAt = string | null;
+
+export interface Passkey {
+  /**
+   * @minimum 1
+   * @maximum 2147483647
+   */
+  id: number;
+  name: string;
+  /** ISO-8601, UTC */
+  created_at: string;
+  /** The last login with it (ISO-8601, UTC), or null */
+  last_used_at: PasskeyLastUsedAt;
+}
+
+export interface PasskeyPage {
+  items: Passkey[];
+  /**
+   * Items in the whole list
+   * @minimum 0
+   */
+  total: number;
+  /** @minimum 0 */
+  skip: number;
+  /** @minimum 1 */
+  limit: number;
+  /** Whether items follow this page */
+  has_more: boolean;
+}
+
+/**
+ * WebAuthn options in their JSON form (`PublicKeyCredentialCreationOptionsJSON` or `PublicKeyCredentialRequestOptionsJSON`): pass them to `PublicKeyCredential.parseCreationOptionsFromJSON` / `parseRequestOptionsFromJSON` (or @simplewebauthn/browser)
+ */
+export interface WebAuthnOptions {
+  /** base64url; single use, valid 5 minutes */
+  challenge: string;
+  rpId?: string;
+  timeout?: number;
+  [key: string]: unknown;
+ }
+
+/**
+ * The password asked again, with a code when an authenticator app is on
+ */
+export interface ReauthBody {
+  /**
+   * The account's password, asked again
+   * @minLength 1
+   * @maxLength 128
+   */
+  password: string;
+  /**
+   * Required when an authenticator app is on: a 6-digit code, or a recovery code
+   * @minLength 6
+   * @maxLength 32
+   */
+  otp?: string;
+}
+
+/**
+ * The password asked again, and a code of the authenticator app (or a recovery code)
+ */
+export interface ReauthWithCodeBody {
+  /**
+   * The account's password, asked again
+   * @minLength 1
+   * @maxLength 128
+   */
+  password: string;
+  /**
+   * A 6-digit code from the authenticator app, or one of the recovery codes
+   * @minLength 6
+   * @maxLength 32
+   */
+  otp: string;
+}
+
+export interface TotpStartBody {
+  /**
+   * The account's password, asked again
+   * @minLength 1
+   * @maxLength 128
+   */
+  password: string;
+}
+
+export interface TotpConfirmBody {
+  /**
+   * The app's current 6-digit code
+   * @minLength 6
+   * @maxLength 6
+   * @pattern ^[0-9]{6}$
+   */
+  code: string;
+}
+
+export type PasskeyRegistrationResponseType = typeof PasskeyRegistrationResponseType[keyof typeof PasskeyRegistrationResponseType];
+
+
+// eslint-disable-next-line @typescript-eslint/no-redeclare
+export const PasskeyRegistrationResponseType = {
+  'public-key': 'public-key',
+} as const;
+
+/**
+ * The authenticator's attestation, base64url fields as the browser's toJSON() gives them
+ */
+export type PasskeyRegistrationResponseResponse = { [key: string]: unknown };
+
+export type PasskeyRegistrationResponseClientExtensionResults = { [key: string]: unknown };
+
+/**
+ * `RegistrationResponseJSON`: what `navigator.credentials.create()` gave, as JSON
+ */
+export type PasskeyRegistrationResponse = {
+  /**
+   * @minLength 1
+   * @maxLength 1024
+   */
+  id: string;
+  /**
+   * @minLength 1
+   * @maxLength 1024
+   */
+  rawId: string;
+  type: PasskeyRegistrationResponseType;
+  /** The authenticator's attestation, base64url fields as the browser's toJSON() gives them */
+  response: PasskeyRegistrationResponseResponse;
+  clientExtensionResults: PasskeyRegistrationResponseClientExtensionResults;
+  /** @maxLength 32 */
+  authenticatorAttachment?: string;
+};
+
+export interface PasskeyRegistration {
+  /**
+   * A name the user recognises, e.g. "Laptop"
+   * @minLength 1
+   * @maxLength 64
+   */
+  name: string;
+  /** `RegistrationResponseJSON`: what `navigator.credentials.create()` gave, as JSON */
+  response: PasskeyRegistrationResponse;
+}
+
+export type PasskeyLoginResponseType = typeof PasskeyLoginResponseType[keyof typeof PasskeyLoginResponseType];
+
+
+// eslint-disable-next-line @typescript-eslint/no-redeclare
+export const PasskeyLoginResponseType = {
+  'public-key': 'public-key',
+} as const;
+
+/**
+ * The authenticator's assertion, base64url fields as the browser's toJSON() gives them
+ */
+export type PasskeyLoginResponseResponse = { [key: string]: unknown };
+
+export type PasskeyLoginResponseClientExtensionResults = { [key: string]: unknown };
+
+/**
+ * `AuthenticationResponseJSON`: what `navigator.credentials.get()` gave, as JSON
+ */
+export type PasskeyLoginResponse = {
+  /**
+   * @minLength 1
+   * @maxLength 1024
+   */
+  id: string;
+  /**
+   * @minLength 1
+   * @maxLength 1024
+   */
+  rawId: string;
+  type: PasskeyLoginResponseType;
+  /** The authenticator's assertion, base64url fields as the browser's toJSON() gives them */
+  response: PasskeyLoginResponseResponse;
+  clientExtensionResults: PasskeyLoginResponseClientExtensionResults;
+  /** @maxLength 32 */
+  authenticatorAttachment?: string;
+};
+
+export interface PasskeyLogin {
+  /** `AuthenticationResponseJSON`: what `navigator.credentials.get()` gave, as JSON */
+  response: PasskeyLoginResponse;
 }
 
 /**
@@ -299,6 +543,12 @@ export type SessionIp = string | null;
  */
 export type SessionUserAgent = string | null;
 
+// eslint-disable-next-line @typescript-eslint/no-redeclare
+export const SessionAmrItem = {  pwd: 'pwd',
+  otp: 'otp',
+  rc: 'rc',
+  hwk: 'hwk',
+} as const
 export interface Session {
   /** Opaque: names the session, never a token */
   id: string;
@@ -312,6 +562,8 @@ export interface Session {
   ip: SessionIp;
   /** The User-Agent at login */
   user_agent: SessionUserAgent;
+  /** How the session was opened (RFC 8176): `pwd` password, `otp` authenticator code, `rc` recovery code, `hwk` passkey */
+  amr: typeof SessionAmrItem[keyof typeof SessionAmrItem] [];
   /** Whether the calling token belongs to this session */
   current: boolean;
 }
@@ -345,7 +597,7 @@ export interface RegisterBody {
    */
   username: string;
   /**
-   * 8 to 128 characters, prepared as RFC 8265's OpaqueString (non-ASCII spaces become spaces, then NFC; nothing trimmed or case-mapped). Refused: control characters, fewer than 8 characters that are neither spaces nor invisible, and the most common passwords
+   * 8 to 128 characters, prepared as RFC 8265's OpaqueString (non-ASCII spaces become spaces, then NFC; nothing trimmed or case-mapped). Refused: control characters, fewer than 8 visible characters (spaces, invisible characters, blank fillers such as U+2800 and the Hangul fillers, and combining marks do not count), and the most common passwords
    * @minLength 8
    * @maxLength 128
    */
@@ -357,7 +609,7 @@ export interface RegisterBody {
  */
 export interface TokenRequest {
   /**
-   * `password` (when left out) or `refresh_token`
+   * `password` (when left out), `refresh_token`, or `mfa_otp` (the second step of a login with a second factor)
    * @maxLength 64
    */
   grant_type?: string;
@@ -379,6 +631,18 @@ export interface TokenRequest {
    * @maxLength 4096
    */
   refresh_token?: string;
+  /**
+   * grant_type=mfa_otp: the `mfa_token` of the 403 `MFA_REQUIRED` answer
+   * @minLength 1
+   * @maxLength 128
+   */
+  mfa_token?: string;
+  /**
+   * grant_type=mfa_otp: a 6-digit code of the authenticator app, or a recovery code
+   * @minLength 1
+   * @maxLength 32
+   */
+  otp?: string;
 }
 
 export interface LogoutBody {
@@ -440,11 +704,17 @@ export interface ChangePasswordBody {
    */
   current_password: string;
   /**
-   * 8 to 128 characters, prepared as RFC 8265's OpaqueString (non-ASCII spaces become spaces, then NFC; nothing trimmed or case-mapped). Refused: control characters, fewer than 8 characters that are neither spaces nor invisible, and the most common passwords
+   * 8 to 128 characters, prepared as RFC 8265's OpaqueString (non-ASCII spaces become spaces, then NFC; nothing trimmed or case-mapped). Refused: control characters, fewer than 8 visible characters (spaces, invisible characters, blank fillers such as U+2800 and the Hangul fillers, and combining marks do not count), and the most common passwords
    * @minLength 8
    * @maxLength 128
    */
   new_password: string;
+  /**
+   * Required when an authenticator app is on: a 6-digit code, or a recovery code
+   * @minLength 6
+   * @maxLength 32
+   */
+  otp?: string;
 }
 
 export interface ChangeEmailBody {
@@ -459,6 +729,12 @@ export interface ChangeEmailBody {
    * @maxLength 128
    */
   current_password: string;
+  /**
+   * Required when an authenticator app is on: a 6-digit code, or a recovery code
+   * @minLength 6
+   * @maxLength 32
+   */
+  otp?: string;
 }
 
 export interface DeleteMeBody {
@@ -468,6 +744,12 @@ export interface DeleteMeBody {
    * @maxLength 128
    */
   password: string;
+  /**
+   * Required when an authenticator app is on: a 6-digit code, or a recovery code
+   * @minLength 6
+   * @maxLength 32
+   */
+  otp?: string;
 }
 
 export interface AvatarUpload {
@@ -543,6 +825,21 @@ cursor?: string;
 };
 
 export type ListSessionsParams = {
+/**
+ * Items to skip
+ * @minimum 0
+ * @maximum 2147483647
+ */
+skip?: number;
+/**
+ * Items per page, 1 to 100
+ * @minimum 1
+ * @maximum 100
+ */
+limit?: number;
+};
+
+export type ListPasskeysParams = {
 /**
  * Items to skip
  * @minimum 0
@@ -730,7 +1027,11 @@ export const register = async (registerBody: RegisterBody, options?: RequestInit
 
 
 /**
- * OAuth2 password grant (`grant_type=password`, the default) with `username` (email or username) and `password`, or `grant_type=refresh_token` with `refresh_token`. A refresh token can be used once: each use returns a new pair, and using one twice ends its session. After `LOGIN_FAILURE_LIMIT` (default 10) failed logins with one username or email from one client in 15 minutes, answers 429 with `Retry-After`, whatever the password.
+ * OAuth2 password grant (`grant_type=password`, the default) with `username` (email or username) and `password`, or `grant_type=refresh_token` with `refresh_token`. A refresh token can be used once: each use returns a new pair, and using one twice ends its session.
+
+**Second factor.** When the account has an authenticator app on, the right password answers 403 `MFA_REQUIRED` with an `mfa_token` (single use, 5 minutes). Send it with `grant_type=mfa_otp` and `otp` (the app's 6-digit code, or a recovery code) for the tokens. A wrong code is 401 `Invalid code`; after 5 the `mfa_token` is void.
+
+Every wrong password or code counts towards `LOGIN_FAILURE_LIMIT` (default 10) for the account and client in 15 minutes, counted before it is checked: past it, 429 with `Retry-After`, whatever is sent.
  * @summary Log in, or refresh a token pair (OAuth2 token endpoint)
  */
 export type createTokenResponse200 = {
@@ -746,6 +1047,11 @@ export type createTokenResponse400 = {
 export type createTokenResponse401 = {
   data: ErrorResponse
   status: 401
+}
+
+export type createTokenResponse403 = {
+  data: MfaRequired
+  status: 403
 }
 
 export type createTokenResponse413 = {
@@ -766,7 +1072,7 @@ export type createTokenResponse429 = {
 export type createTokenResponseSuccess = (createTokenResponse200) & {
   headers: Headers;
 };
-export type createTokenResponseError = (createTokenResponse400 | createTokenResponse401 | createTokenResponse413 | createTokenResponse415 | createTokenResponse429) & {
+export type createTokenResponseError = (createTokenResponse400 | createTokenResponse401 | createTokenResponse403 | createTokenResponse413 | createTokenResponse415 | createTokenResponse429) & {
   headers: Headers;
 };
 
@@ -794,6 +1100,12 @@ if(tokenRequest.password !== undefined) {
 if(tokenRequest.refresh_token !== undefined) {
  formUrlEncoded.append(`refresh_token`, tokenRequest.refresh_token)
  }
+if(tokenRequest.mfa_token !== undefined) {
+ formUrlEncoded.append(`mfa_token`, tokenRequest.mfa_token)
+ }
+if(tokenRequest.otp !== undefined) {
+ formUrlEncoded.append(`otp`, tokenRequest.otp)
+ }
 
   const res = await fetch(getCreateTokenUrl(),
   {      
@@ -809,6 +1121,127 @@ if(tokenRequest.refresh_token !== undefined) {
   
   const data: createTokenResponse['data'] = body ? JSON.parse(body) : {}
   return { data, status: res.status, headers: res.headers } as createTokenResponse
+}
+
+
+
+/**
+ * WebAuthn request options for a discoverable credential (no username needed); the challenge is single use and valid 5 minutes. Pass them to `navigator.credentials.get()` and send its answer to `POST /auth/passkey`.
+ * @summary Start a passkey login
+ */
+export type passkeyLoginOptionsResponse200 = {
+  data: WebAuthnOptions
+  status: 200
+}
+
+export type passkeyLoginOptionsResponse429 = {
+  data: ErrorResponse
+  status: 429
+}
+    
+export type passkeyLoginOptionsResponseSuccess = (passkeyLoginOptionsResponse200) & {
+  headers: Headers;
+};
+export type passkeyLoginOptionsResponseError = (passkeyLoginOptionsResponse429) & {
+  headers: Headers;
+};
+
+export type passkeyLoginOptionsResponse = (passkeyLoginOptionsResponseSuccess | passkeyLoginOptionsResponseError)
+
+export const getPasskeyLoginOptionsUrl = () => {
+
+
+  
+
+  return `/auth/passkey/options`
+}
+
+export const passkeyLoginOptions = async ( options?: RequestInit): Promise<passkeyLoginOptionsResponse> => {
+  
+  const res = await fetch(getPasskeyLoginOptionsUrl(),
+  {      
+    ...options,
+    method: 'POST'
+    
+    
+  }
+)
+
+  const body = [204, 205, 304].includes(res.status) ? null : await res.text();
+  
+  const data: passkeyLoginOptionsResponse['data'] = body ? JSON.parse(body) : {}
+  return { data, status: res.status, headers: res.headers } as passkeyLoginOptionsResponse
+}
+
+
+
+/**
+ * A passkey login is a login with both factors (`amr` `hwk`). An unknown passkey, a bad signature, another origin or rp id, a signature counter that did not move forward, or a used or expired challenge: the one 401.
+ * @summary Log in with a passkey
+ */
+export type passkeyLoginResponse200 = {
+  data: TokenPair
+  status: 200
+}
+
+export type passkeyLoginResponse400 = {
+  data: ErrorResponse
+  status: 400
+}
+
+export type passkeyLoginResponse401 = {
+  data: ErrorResponse
+  status: 401
+}
+
+export type passkeyLoginResponse413 = {
+  data: ErrorResponse
+  status: 413
+}
+
+export type passkeyLoginResponse415 = {
+  data: ErrorResponse
+  status: 415
+}
+
+export type passkeyLoginResponse429 = {
+  data: ErrorResponse
+  status: 429
+}
+    
+export type passkeyLoginResponseSuccess = (passkeyLoginResponse200) & {
+  headers: Headers;
+};
+export type passkeyLoginResponseError = (passkeyLoginResponse400 | passkeyLoginResponse401 | passkeyLoginResponse413 | passkeyLoginResponse415 | passkeyLoginResponse429) & {
+  headers: Headers;
+};
+
+export type passkeyLoginResponse = (passkeyLoginResponseSuccess | passkeyLoginResponseError)
+
+export const getPasskeyLoginUrl = () => {
+
+
+  
+
+  return `/auth/passkey`
+}
+
+export const passkeyLogin = async (passkeyLogin: PasskeyLogin, options?: RequestInit): Promise<passkeyLoginResponse> => {
+  
+  const res = await fetch(getPasskeyLoginUrl(),
+  {      
+    ...options,
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...options?.headers },
+    body: JSON.stringify(
+      passkeyLogin,)
+  }
+)
+
+  const body = [204, 205, 304].includes(res.status) ? null : await res.text();
+  
+  const data: passkeyLoginResponse['data'] = body ? JSON.parse(body) : {}
+  return { data, status: res.status, headers: res.headers } as passkeyLoginResponse
 }
 
 
@@ -1793,6 +2226,634 @@ export const deleteSession = async (id: string, options?: RequestInit): Promise<
   
   const data: deleteSessionResponse['data'] = body ? JSON.parse(body) : {}
   return { data, status: res.status, headers: res.headers } as deleteSessionResponse
+}
+
+
+
+/**
+ * Asks for the password again. Returns a new secret (and its `otpauth://` URL for a QR code); nothing is on until `POST /users/me/mfa/totp/confirm` with a code. A new call replaces a secret not yet confirmed.
+
+**Requires** an active account.
+ * @summary Start setting up an authenticator app
+ */
+export type startTotpResponse200 = {
+  data: TotpEnrolment
+  status: 200
+}
+
+export type startTotpResponse400 = {
+  data: ErrorResponse
+  status: 400
+}
+
+export type startTotpResponse401 = {
+  data: ErrorResponse
+  status: 401
+}
+
+export type startTotpResponse403 = {
+  data: ErrorResponse
+  status: 403
+}
+
+export type startTotpResponse409 = {
+  data: ErrorResponse
+  status: 409
+}
+
+export type startTotpResponse413 = {
+  data: ErrorResponse
+  status: 413
+}
+
+export type startTotpResponse415 = {
+  data: ErrorResponse
+  status: 415
+}
+
+export type startTotpResponse429 = {
+  data: ErrorResponse
+  status: 429
+}
+    
+export type startTotpResponseSuccess = (startTotpResponse200) & {
+  headers: Headers;
+};
+export type startTotpResponseError = (startTotpResponse400 | startTotpResponse401 | startTotpResponse403 | startTotpResponse409 | startTotpResponse413 | startTotpResponse415 | startTotpResponse429) & {
+  headers: Headers;
+};
+
+export type startTotpResponse = (startTotpResponseSuccess | startTotpResponseError)
+
+export const getStartTotpUrl = () => {
+
+
+  
+
+  return `/users/me/mfa/totp`
+}
+
+export const startTotp = async (totpStartBody: TotpStartBody, options?: RequestInit): Promise<startTotpResponse> => {
+  
+  const res = await fetch(getStartTotpUrl(),
+  {      
+    ...options,
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...options?.headers },
+    body: JSON.stringify(
+      totpStartBody,)
+  }
+)
+
+  const body = [204, 205, 304].includes(res.status) ? null : await res.text();
+  
+  const data: startTotpResponse['data'] = body ? JSON.parse(body) : {}
+  return { data, status: res.status, headers: res.headers } as startTotpResponse
+}
+
+
+
+/**
+ * Asks for the password and a code (or a recovery code). The secret and the recovery codes are deleted. Audited as `mfa_totp_disabled`.
+
+**Requires** an active account.
+ * @summary Turn the authenticator app off
+ */
+export type disableTotpResponse204 = {
+  data: void
+  status: 204
+}
+
+export type disableTotpResponse400 = {
+  data: ErrorResponse
+  status: 400
+}
+
+export type disableTotpResponse401 = {
+  data: ErrorResponse
+  status: 401
+}
+
+export type disableTotpResponse403 = {
+  data: ErrorResponse
+  status: 403
+}
+
+export type disableTotpResponse409 = {
+  data: ErrorResponse
+  status: 409
+}
+
+export type disableTotpResponse413 = {
+  data: ErrorResponse
+  status: 413
+}
+
+export type disableTotpResponse415 = {
+  data: ErrorResponse
+  status: 415
+}
+
+export type disableTotpResponse429 = {
+  data: ErrorResponse
+  status: 429
+}
+    
+export type disableTotpResponseSuccess = (disableTotpResponse204) & {
+  headers: Headers;
+};
+export type disableTotpResponseError = (disableTotpResponse400 | disableTotpResponse401 | disableTotpResponse403 | disableTotpResponse409 | disableTotpResponse413 | disableTotpResponse415 | disableTotpResponse429) & {
+  headers: Headers;
+};
+
+export type disableTotpResponse = (disableTotpResponseSuccess | disableTotpResponseError)
+
+export const getDisableTotpUrl = () => {
+
+
+  
+
+  return `/users/me/mfa/totp`
+}
+
+export const disableTotp = async (reauthWithCodeBody: ReauthWithCodeBody, options?: RequestInit): Promise<disableTotpResponse> => {
+  
+  const res = await fetch(getDisableTotpUrl(),
+  {      
+    ...options,
+    method: 'DELETE',
+    headers: { 'Content-Type': 'application/json', ...options?.headers },
+    body: JSON.stringify(
+      reauthWithCodeBody,)
+  }
+)
+
+  const body = [204, 205, 304].includes(res.status) ? null : await res.text();
+  
+  const data: disableTotpResponse['data'] = body ? JSON.parse(body) : {}
+  return { data, status: res.status, headers: res.headers } as disableTotpResponse
+}
+
+
+
+/**
+ * From now on, logins and re-authentication ask for a code. Returns 10 recovery codes, shown once: each works once in place of a code. Audited as `mfa_totp_enabled`.
+
+**Requires** an active account.
+ * @summary Turn the authenticator app on with its first code
+ */
+export type confirmTotpResponse200 = {
+  data: RecoveryCodes
+  status: 200
+}
+
+export type confirmTotpResponse400 = {
+  data: ErrorResponse
+  status: 400
+}
+
+export type confirmTotpResponse401 = {
+  data: ErrorResponse
+  status: 401
+}
+
+export type confirmTotpResponse403 = {
+  data: ErrorResponse
+  status: 403
+}
+
+export type confirmTotpResponse409 = {
+  data: ErrorResponse
+  status: 409
+}
+
+export type confirmTotpResponse413 = {
+  data: ErrorResponse
+  status: 413
+}
+
+export type confirmTotpResponse415 = {
+  data: ErrorResponse
+  status: 415
+}
+
+export type confirmTotpResponse429 = {
+  data: ErrorResponse
+  status: 429
+}
+    
+export type confirmTotpResponseSuccess = (confirmTotpResponse200) & {
+  headers: Headers;
+};
+export type confirmTotpResponseError = (confirmTotpResponse400 | confirmTotpResponse401 | confirmTotpResponse403 | confirmTotpResponse409 | confirmTotpResponse413 | confirmTotpResponse415 | confirmTotpResponse429) & {
+  headers: Headers;
+};
+
+export type confirmTotpResponse = (confirmTotpResponseSuccess | confirmTotpResponseError)
+
+export const getConfirmTotpUrl = () => {
+
+
+  
+
+  return `/users/me/mfa/totp/confirm`
+}
+
+export const confirmTotp = async (totpConfirmBody: TotpConfirmBody, options?: RequestInit): Promise<confirmTotpResponse> => {
+  
+  const res = await fetch(getConfirmTotpUrl(),
+  {      
+    ...options,
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...options?.headers },
+    body: JSON.stringify(
+      totpConfirmBody,)
+  }
+)
+
+  const body = [204, 205, 304].includes(res.status) ? null : await res.text();
+  
+  const data: confirmTotpResponse['data'] = body ? JSON.parse(body) : {}
+  return { data, status: res.status, headers: res.headers } as confirmTotpResponse
+}
+
+
+
+/**
+ * Asks for the password and a code. Returns 10 new codes, shown once; the old ones stop working. Audited as `mfa_recovery_codes_regenerated`.
+
+**Requires** an active account.
+ * @summary Replace the recovery codes
+ */
+export type regenerateRecoveryCodesResponse200 = {
+  data: RecoveryCodes
+  status: 200
+}
+
+export type regenerateRecoveryCodesResponse400 = {
+  data: ErrorResponse
+  status: 400
+}
+
+export type regenerateRecoveryCodesResponse401 = {
+  data: ErrorResponse
+  status: 401
+}
+
+export type regenerateRecoveryCodesResponse403 = {
+  data: ErrorResponse
+  status: 403
+}
+
+export type regenerateRecoveryCodesResponse409 = {
+  data: ErrorResponse
+  status: 409
+}
+
+export type regenerateRecoveryCodesResponse413 = {
+  data: ErrorResponse
+  status: 413
+}
+
+export type regenerateRecoveryCodesResponse415 = {
+  data: ErrorResponse
+  status: 415
+}
+
+export type regenerateRecoveryCodesResponse429 = {
+  data: ErrorResponse
+  status: 429
+}
+    
+export type regenerateRecoveryCodesResponseSuccess = (regenerateRecoveryCodesResponse200) & {
+  headers: Headers;
+};
+export type regenerateRecoveryCodesResponseError = (regenerateRecoveryCodesResponse400 | regenerateRecoveryCodesResponse401 | regenerateRecoveryCodesResponse403 | regenerateRecoveryCodesResponse409 | regenerateRecoveryCodesResponse413 | regenerateRecoveryCodesResponse415 | regenerateRecoveryCodesResponse429) & {
+  headers: Headers;
+};
+
+export type regenerateRecoveryCodesResponse = (regenerateRecoveryCodesResponseSuccess | regenerateRecoveryCodesResponseError)
+
+export const getRegenerateRecoveryCodesUrl = () => {
+
+
+  
+
+  return `/users/me/mfa/recovery-codes`
+}
+
+export const regenerateRecoveryCodes = async (reauthWithCodeBody: ReauthWithCodeBody, options?: RequestInit): Promise<regenerateRecoveryCodesResponse> => {
+  
+  const res = await fetch(getRegenerateRecoveryCodesUrl(),
+  {      
+    ...options,
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...options?.headers },
+    body: JSON.stringify(
+      reauthWithCodeBody,)
+  }
+)
+
+  const body = [204, 205, 304].includes(res.status) ? null : await res.text();
+  
+  const data: regenerateRecoveryCodesResponse['data'] = body ? JSON.parse(body) : {}
+  return { data, status: res.status, headers: res.headers } as regenerateRecoveryCodesResponse
+}
+
+
+
+/**
+ * Asks for the password again (and a code when an authenticator app is on). Returns WebAuthn creation options for `navigator.credentials.create()`, excluding the passkeys already registered; the challenge is single use and valid 5 minutes.
+
+**Requires** an active account.
+ * @summary Start registering a passkey
+ */
+export type passkeyRegistrationOptionsResponse200 = {
+  data: WebAuthnOptions
+  status: 200
+}
+
+export type passkeyRegistrationOptionsResponse400 = {
+  data: ErrorResponse
+  status: 400
+}
+
+export type passkeyRegistrationOptionsResponse401 = {
+  data: ErrorResponse
+  status: 401
+}
+
+export type passkeyRegistrationOptionsResponse403 = {
+  data: ErrorResponse
+  status: 403
+}
+
+export type passkeyRegistrationOptionsResponse413 = {
+  data: ErrorResponse
+  status: 413
+}
+
+export type passkeyRegistrationOptionsResponse415 = {
+  data: ErrorResponse
+  status: 415
+}
+
+export type passkeyRegistrationOptionsResponse429 = {
+  data: ErrorResponse
+  status: 429
+}
+    
+export type passkeyRegistrationOptionsResponseSuccess = (passkeyRegistrationOptionsResponse200) & {
+  headers: Headers;
+};
+export type passkeyRegistrationOptionsResponseError = (passkeyRegistrationOptionsResponse400 | passkeyRegistrationOptionsResponse401 | passkeyRegistrationOptionsResponse403 | passkeyRegistrationOptionsResponse413 | passkeyRegistrationOptionsResponse415 | passkeyRegistrationOptionsResponse429) & {
+  headers: Headers;
+};
+
+export type passkeyRegistrationOptionsResponse = (passkeyRegistrationOptionsResponseSuccess | passkeyRegistrationOptionsResponseError)
+
+export const getPasskeyRegistrationOptionsUrl = () => {
+
+
+  
+
+  return `/users/me/passkeys/options`
+}
+
+export const passkeyRegistrationOptions = async (reauthBody: ReauthBody, options?: RequestInit): Promise<passkeyRegistrationOptionsResponse> => {
+  
+  const res = await fetch(getPasskeyRegistrationOptionsUrl(),
+  {      
+    ...options,
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...options?.headers },
+    body: JSON.stringify(
+      reauthBody,)
+  }
+)
+
+  const body = [204, 205, 304].includes(res.status) ? null : await res.text();
+  
+  const data: passkeyRegistrationOptionsResponse['data'] = body ? JSON.parse(body) : {}
+  return { data, status: res.status, headers: res.headers } as passkeyRegistrationOptionsResponse
+}
+
+
+
+/**
+ * Finishes the ceremony begun with `POST /users/me/passkeys/options`. Audited as `mfa_passkey_added`.
+
+**Requires** an active account.
+ * @summary Register a passkey
+ */
+export type registerPasskeyResponse201 = {
+  data: Passkey
+  status: 201
+}
+
+export type registerPasskeyResponse400 = {
+  data: ErrorResponse
+  status: 400
+}
+
+export type registerPasskeyResponse401 = {
+  data: ErrorResponse
+  status: 401
+}
+
+export type registerPasskeyResponse403 = {
+  data: ErrorResponse
+  status: 403
+}
+
+export type registerPasskeyResponse413 = {
+  data: ErrorResponse
+  status: 413
+}
+
+export type registerPasskeyResponse415 = {
+  data: ErrorResponse
+  status: 415
+}
+    
+export type registerPasskeyResponseSuccess = (registerPasskeyResponse201) & {
+  headers: Headers;
+};
+export type registerPasskeyResponseError = (registerPasskeyResponse400 | registerPasskeyResponse401 | registerPasskeyResponse403 | registerPasskeyResponse413 | registerPasskeyResponse415) & {
+  headers: Headers;
+};
+
+export type registerPasskeyResponse = (registerPasskeyResponseSuccess | registerPasskeyResponseError)
+
+export const getRegisterPasskeyUrl = () => {
+
+
+  
+
+  return `/users/me/passkeys`
+}
+
+export const registerPasskey = async (passkeyRegistration: PasskeyRegistration, options?: RequestInit): Promise<registerPasskeyResponse> => {
+  
+  const res = await fetch(getRegisterPasskeyUrl(),
+  {      
+    ...options,
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...options?.headers },
+    body: JSON.stringify(
+      passkeyRegistration,)
+  }
+)
+
+  const body = [204, 205, 304].includes(res.status) ? null : await res.text();
+  
+  const data: registerPasskeyResponse['data'] = body ? JSON.parse(body) : {}
+  return { data, status: res.status, headers: res.headers } as registerPasskeyResponse
+}
+
+
+
+/**
+ * @summary The calling user's passkeys, newest first
+ */
+export type listPasskeysResponse200 = {
+  data: PasskeyPage
+  status: 200
+}
+
+export type listPasskeysResponse400 = {
+  data: ErrorResponse
+  status: 400
+}
+
+export type listPasskeysResponse401 = {
+  data: ErrorResponse
+  status: 401
+}
+    
+export type listPasskeysResponseSuccess = (listPasskeysResponse200) & {
+  headers: Headers;
+};
+export type listPasskeysResponseError = (listPasskeysResponse400 | listPasskeysResponse401) & {
+  headers: Headers;
+};
+
+export type listPasskeysResponse = (listPasskeysResponseSuccess | listPasskeysResponseError)
+
+export const getListPasskeysUrl = (params?: ListPasskeysParams,) => {
+  const normalizedParams = new URLSearchParams();
+
+  Object.entries(params || {}).forEach(([key, value]) => {
+    
+    if (value !== undefined) {
+      normalizedParams.append(key, value === null ? 'null' : value.toString())
+    }
+  });
+
+  const stringifiedParams = normalizedParams.toString();
+
+  return stringifiedParams.length > 0 ? `/users/me/passkeys?${stringifiedParams}` : `/users/me/passkeys`
+}
+
+export const listPasskeys = async (params?: ListPasskeysParams, options?: RequestInit): Promise<listPasskeysResponse> => {
+  
+  const res = await fetch(getListPasskeysUrl(params),
+  {      
+    ...options,
+    method: 'GET'
+    
+    
+  }
+)
+
+  const body = [204, 205, 304].includes(res.status) ? null : await res.text();
+  
+  const data: listPasskeysResponse['data'] = body ? JSON.parse(body) : {}
+  return { data, status: res.status, headers: res.headers } as listPasskeysResponse
+}
+
+
+
+/**
+ * Asks for the password again (and a code when an authenticator app is on). Audited as `mfa_passkey_removed`.
+
+**Requires** an active account.
+ * @summary Remove a passkey
+ */
+export type deletePasskeyResponse204 = {
+  data: void
+  status: 204
+}
+
+export type deletePasskeyResponse400 = {
+  data: ErrorResponse
+  status: 400
+}
+
+export type deletePasskeyResponse401 = {
+  data: ErrorResponse
+  status: 401
+}
+
+export type deletePasskeyResponse403 = {
+  data: ErrorResponse
+  status: 403
+}
+
+export type deletePasskeyResponse404 = {
+  data: ErrorResponse
+  status: 404
+}
+
+export type deletePasskeyResponse413 = {
+  data: ErrorResponse
+  status: 413
+}
+
+export type deletePasskeyResponse415 = {
+  data: ErrorResponse
+  status: 415
+}
+
+export type deletePasskeyResponse429 = {
+  data: ErrorResponse
+  status: 429
+}
+    
+export type deletePasskeyResponseSuccess = (deletePasskeyResponse204) & {
+  headers: Headers;
+};
+export type deletePasskeyResponseError = (deletePasskeyResponse400 | deletePasskeyResponse401 | deletePasskeyResponse403 | deletePasskeyResponse404 | deletePasskeyResponse413 | deletePasskeyResponse415 | deletePasskeyResponse429) & {
+  headers: Headers;
+};
+
+export type deletePasskeyResponse = (deletePasskeyResponseSuccess | deletePasskeyResponseError)
+
+export const getDeletePasskeyUrl = (id: number,) => {
+
+
+  
+
+  return `/users/me/passkeys/${id}`
+}
+
+export const deletePasskey = async (id: number,
+    reauthBody: ReauthBody, options?: RequestInit): Promise<deletePasskeyResponse> => {
+  
+  const res = await fetch(getDeletePasskeyUrl(id),
+  {      
+    ...options,
+    method: 'DELETE',
+    headers: { 'Content-Type': 'application/json', ...options?.headers },
+    body: JSON.stringify(
+      reauthBody,)
+  }
+)
+
+  const body = [204, 205, 304].includes(res.status) ? null : await res.text();
+  
+  const data: deletePasskeyResponse['data'] = body ? JSON.parse(body) : {}
+  return { data, status: res.status, headers: res.headers } as deletePasskeyResponse
 }
 
 
