@@ -1,6 +1,6 @@
 // `npm run mutate`: StrykerJS puts one-line bugs (mutants) into the security-critical code, one at a
 // time, and runs the tests that reach each; a mutant no test notices is a missing test. Scope, score
-// and how long it takes: README, "Mutation testing".
+// and how long it takes: test/README.md, "Mutation testing".
 
 const LOG_LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal'])
 

@@ -83,7 +83,7 @@ if (databaseUrl === undefined || databaseUrl === '') {
     console.error('CI is set but TEST_DATABASE_URL is not: the PostgreSQL run is required in CI (see .ci/run)')
     process.exit(1)
   }
-  console.log('# TEST_DATABASE_URL is not set: SQLite only (README "Tests" says how to add PostgreSQL and Redis)')
+  console.log('# TEST_DATABASE_URL is not set: SQLite only (test/README.md says how to add PostgreSQL and Redis)')
 } else {
   const problems = await reachable()
   if (problems.length > 0) {

@@ -1,4 +1,4 @@
-// Tests written for mutants that survived `npm run mutate` (README, "Mutation testing"): each asserts
+// Tests written for mutants that survived `npm run mutate` (test/README.md, "Mutation testing"): each asserts
 // the behaviour a one-line bug changed without any test noticing. (test/security/mutants.test.ts holds
 // the ones found by hand before StrykerJS ran.)
 import { createHmac } from 'node:crypto'

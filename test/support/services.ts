@@ -14,7 +14,7 @@ const unique = (prefix: string) => `${prefix}_${process.pid}_${randomBytes(6).to
 export function requiredEnv (name: 'TEST_DATABASE_URL' | 'TEST_REDIS_URL'): string {
   const value = process.env[name]
   if (value === undefined || value === '') {
-    throw new Error(`${name} is not set: this test needs a real ${name === 'TEST_REDIS_URL' ? 'Redis' : 'PostgreSQL'} (see README "Tests")`)
+    throw new Error(`${name} is not set: this test needs a real ${name === 'TEST_REDIS_URL' ? 'Redis' : 'PostgreSQL'} (see test/README.md)`)
   }
   return value
 }
