@@ -24,7 +24,7 @@ function shapeOf (table: unknown): Shape {
   const config = is(table, SQLiteTable) ? sqliteConfig(table) : pgConfig(table as PgTable)
   return {
     columns: config.columns.map((c) => `${c.name}${c.notNull ? ' not null' : ''}${c.primary ? ' primary key' : ''}`).sort(),
-    indexes: config.indexes.filter((i) => !ENGINE_ONLY_INDEXES.has(i.config.name)).map((i) => `${i.config.name}${i.config.unique ? ' unique' : ''}`).sort(),
+    indexes: config.indexes.filter((i) => !ENGINE_ONLY_INDEXES.has(i.config.name ?? '')).map((i) => `${i.config.name}${i.config.unique ? ' unique' : ''}`).sort(),
     foreignKeys: config.foreignKeys.map((fk) => {
       const ref = fk.reference()
       const from = ref.columns.map((c) => c.name).join(',')
