@@ -49,6 +49,11 @@ export default {
     'src/domain/sessions.ts', // sessions, refresh-token spending and reuse detection
     'src/domain/passwords.ts', // argon2id parameters, OpaqueString preparation, password rules
     'src/domain/login-throttle.ts', // the failed-login throttle (in memory)
+    'src/domain/login.ts', // the login and re-authentication flows: reservation, dummy hash, second factor, sessions
+    'src/domain/mfa/totp.ts', // enrolment, confirmation, single-use steps
+    'src/domain/mfa/recovery-codes.ts', // generation, normalisation, single use
+    'src/domain/mfa/challenges.ts', // the mfa_token: lifetime, 5 codes, single use
+    'src/domain/mfa/secrets.ts', // sealing TOTP secrets, keyed code hashes
     'src/domain/permissions.ts', // the role table
     'src/domain/users.ts:176-191', // admin rules: counting active admins, the user read in the transaction,
     'src/domain/users.ts:205-261', // deletion and standing changes with their audit and the last-admin rule
@@ -61,6 +66,9 @@ export default {
     // Fastest and most pointed first: a mutant stops at the first file that fails (forceBail).
     testFiles: [
       'test/security/mutants.test.ts',
+      'test/domain/mfa.test.ts',
+      'test/routes/mfa-totp.test.ts',
+      'test/security/bursts.test.ts',
       'test/security/mutation-survivors.test.ts',
       'test/plugins/authenticate.test.ts',
       'test/routes/admin.test.ts',
@@ -69,7 +77,8 @@ export default {
       'test/security/throttling.test.ts',
       'test/routes/auth.test.ts',
       'test/routes/sessions.test.ts',
-      'test/openapi.test.ts' // the docs follow the guards (guardsOf)
+      'test/openapi.test.ts', // the docs follow the guards (guardsOf)
+      'test/routes/passkeys-browser.test.ts' // passkey login (Chromium): last, it is the slowest
     ],
     nodeArgs: ['--import', 'tsx'],
     forceBail: true
