@@ -67,17 +67,6 @@ export function credentialsError () {
   })
 }
 
-/**
- * The 401 of a refused login: a wrong password, an unknown account, or a password replaced (or an
- * account deleted) while the login was verifying it. One body for all, so none tells which.
- */
-export function loginError () {
-  return Object.assign(httpErrors.unauthorized('Incorrect username or password'), {
-    code: 'INVALID_LOGIN',
-    headers: { 'www-authenticate': 'Bearer' }
-  })
-}
-
 /** The caller on a route guarded by `authenticate` or stronger; the 401 if a guard was forgotten. */
 export function userOf (request: FastifyRequest): CurrentUser {
   if (!request.user) throw credentialsError()

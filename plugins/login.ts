@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { loginService, type Caller, type LoginOutcome, type LoginService } from '../src/domain/login.js'
+import { userOf } from './auth.js'
+import { loginService, type Caller, type Credentials, type LoginOutcome, type LoginService } from '../src/domain/login.js'
 import type { RelyingParty } from '../src/domain/mfa/passkeys.js'
 import { findUserById } from '../src/domain/users.js'
 import { mfaKeys, type MfaKeys } from '../src/domain/mfa/secrets.js'
@@ -21,6 +22,11 @@ declare module 'fastify' {
 /** Who is logging in, from where: the throttle's client, what the user sees in their list of sessions, and the request's log. */
 export function clientOf (request: FastifyRequest): Caller {
   return { ip: request.ip, userAgent: request.headers['user-agent'] ?? null, log: request.log }
+}
+
+/** The caller's stored row, with the password (and a code when TOTP is on) asked again: the login service's re-authentication. */
+export function reauthenticate (request: FastifyRequest, credentials: Credentials, wrongPasswordMessage?: string) {
+  return request.server.login.reauthenticate(userOf(request).id, credentials, clientOf(request), wrongPasswordMessage)
 }
 
 const LOGIN_LOG: Record<LoginOutcome, string> = {

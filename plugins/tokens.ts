@@ -8,7 +8,8 @@ import {
   revokeSessionOfToken, spendRefreshToken
 } from '../src/domain/sessions.js'
 import type { NewSession } from '../src/domain/login.js'
-import { credentialsError, loginError } from './auth.js'
+import { errors } from '../src/domain/errors.js'
+import { credentialsError } from './auth.js'
 
 export interface TokenPair {
   access_token: string
@@ -77,7 +78,7 @@ async function tokensPlugin (app: FastifyInstance) {
   const service: TokenService = {
     async issue (userId, verifiedHash, client, db = app.db) {
       const tokens = await service.start({ userId, verifiedHash, client, amr: ['pwd'] }, db)
-      if (tokens === undefined) throw loginError()
+      if (tokens === undefined) throw errors.invalidLogin()
       return tokens
     },
 

@@ -1,13 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyRequest } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { userOf } from '../../plugins/auth.js'
-import { clientOf } from '../../plugins/login.js'
+import { clientOf, reauthenticate } from '../../plugins/login.js'
 import { TokenPair } from '../../schemas/auth.js'
 import { errorResponse, ref } from '../../schemas/common.js'
 import { Accepted, ChangeEmailBody, ChangePasswordBody, DeleteMeBody } from '../../schemas/users.js'
 import { startEmailChange, startVerification } from '../../src/domain/accounts.js'
-import type { Credentials } from '../../src/domain/login.js'
+import { errors } from '../../src/domain/errors.js'
 import { removeAvatarFile } from '../../src/domain/avatars.js'
 import { hashPassword } from '../../src/domain/passwords.js'
 import { assertAcceptablePassword, deleteUser, replacePasswordHash } from '../../src/domain/users.js'
@@ -16,11 +15,6 @@ const tooMany = errorResponse('Too many wrong passwords; `Retry-After` says when
 
 /** What the account holder does with their own account, re-authenticating where it matters. */
 const accountRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const wrongPassword = (what = 'Current password is incorrect') => Object.assign(app.httpErrors.badRequest(what), { code: 'WRONG_PASSWORD' })
-
-  /** The caller's stored row, with the password (and code) asked again: src/domain/login.ts. */
-  const reauthenticated = (request: FastifyRequest, credentials: Credentials, message?: string) =>
-    app.login.reauthenticate(userOf(request).id, credentials, clientOf(request), message)
 
   app.put('/me/password', {
     preHandler: app.requireActiveUser,
@@ -40,7 +34,7 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
     const { current_password: current, new_password: next, otp } = request.body
-    const stored = await reauthenticated(request, { password: current, otp }, 'Current password is incorrect')
+    const stored = await reauthenticate(request, { password: current, otp }, 'Current password is incorrect')
     assertAcceptablePassword(next)
     const passwordHash = await hashPassword(next)
     // The hash is replaced only if it is still the one verified above (else a concurrent change won),
@@ -50,7 +44,7 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (app) => {
       await app.tokens.logoutAll(stored.id, tx)
       return await app.tokens.issue(stored.id, passwordHash, clientOf(request), tx)
     })
-    if (pair === undefined) throw wrongPassword()
+    if (pair === undefined) throw errors.wrongPassword('Current password is incorrect')
     request.log.info({ userId: stored.id }, 'password changed')
     return pair
   })
@@ -73,7 +67,7 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
   }, async (request, reply) => {
-    const stored = await reauthenticated(request, { password: request.body.current_password, otp: request.body.otp })
+    const stored = await reauthenticate(request, { password: request.body.current_password, otp: request.body.otp })
     const newEmail = request.body.new_email
     app.afterResponse(async () => {
       await app.mailLink('email_change', stored.id, newEmail.toLowerCase(), () => startEmailChange(app.db, stored.id, newEmail, app.config.emailTokenTtl))
@@ -120,7 +114,7 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
   }, async (request, reply) => {
-    const stored = await reauthenticated(request, request.body)
+    const stored = await reauthenticate(request, request.body)
     const avatar = await deleteUser(app.db, stored.id, { actorId: stored.id, ip: request.ip })
     await removeAvatarFile(app.uploadsDir, avatar, request.log)
     request.log.info({ userId: stored.id }, 'account deleted')

@@ -3,7 +3,7 @@ import type { RegistrationResponseJSON } from '@simplewebauthn/server'
 import { Type } from '@sinclair/typebox'
 import type { FastifyRequest } from 'fastify'
 import { userOf } from '../../plugins/auth.js'
-import { clientOf } from '../../plugins/login.js'
+import { clientOf, reauthenticate } from '../../plugins/login.js'
 import { errorResponse, PageQuery, ref } from '../../schemas/common.js'
 import {
   Passkey, PasskeyPage, PasskeyParams, PasskeyRegistration, ReauthBody, ReauthWithCodeBody, RecoveryCodes,
@@ -19,8 +19,6 @@ const wrongCredentials = errorResponse('Wrong password, a missing or wrong code 
 /** The caller's second factors: an authenticator app (TOTP) with its recovery codes, and passkeys. */
 const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const audit = (request: FastifyRequest) => ({ actorId: userOf(request).id, ip: request.ip })
-  const reauthenticate = (request: FastifyRequest, credentials: { password: string, otp?: string | undefined }) =>
-    app.login.reauthenticate(userOf(request).id, credentials, clientOf(request))
 
   app.post('/me/mfa/totp', {
     preHandler: app.requireActiveUser,
