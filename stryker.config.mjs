@@ -54,13 +54,13 @@ export default {
     'src/domain/mfa/recovery-codes.ts', // generation, normalisation, single use
     'src/domain/mfa/challenges.ts', // the mfa_token: lifetime, 5 codes, single use
     'src/domain/mfa/secrets.ts', // sealing TOTP secrets, keyed code hashes
-    'src/domain/permissions.ts', // the role table
-    'src/domain/users.ts:176-191', // admin rules: counting active admins, the user read in the transaction,
-    'src/domain/users.ts:205-261', // deletion and standing changes with their audit and the last-admin rule
+    'src/policy.ts', // the role table
+    'src/domain/users.ts:185-200', // admin rules: counting active admins, the user read in the transaction,
+    'src/domain/users.ts:220-270', // deletion and standing changes with their audit and the last-admin rule
     'routes/admin/index.ts:13-15', // the admin prefix guard and the audit context
     'routes/admin/index.ts:41-45',
     'routes/admin/index.ts:60-64',
-    'routes/posts/index.ts:17-25' // post ownership: 404 first, then 403 unless the role overrides
+    'src/domain/posts.ts:170-175' // post ownership: 404 first, then 403 unless the role overrides
   ],
   tap: {
     // Fastest and most pointed first: a mutant stops at the first file that fails (forceBail).

@@ -5,7 +5,7 @@ import fp from 'fastify-plugin'
 import type { Role } from '../src/db/index.js'
 import { errors } from '../src/domain/errors.js'
 import { SECOND_FACTORS } from '../src/domain/login.js'
-import { hasPermission, type Permission } from '../src/domain/permissions.js'
+import { hasPermission, type Permission } from '../src/policy.js'
 import { currentUserQuery } from '../src/domain/sessions.js'
 import type { CurrentUser } from '../src/domain/users.js'
 

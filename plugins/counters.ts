@@ -22,7 +22,7 @@ declare module 'fastify' {
 export default fp(async (app) => {
   const { loginFailureLimit, redisUrl, redisKeyPrefix } = app.config
   if (redisUrl === undefined) {
-    if (app.db.engine === 'postgres') {
+    if (app.db.networked) {
       app.log.warn('REDIS_URL is not set: the /auth rate limit, the login-failure throttle and the mail limits are counted per process, so N processes allow N times the limits')
     }
     app.decorate('redis', null)

@@ -21,16 +21,23 @@ function clientMessage (err: FastifyError): string {
 
 /** The one place where the domain's kinds of refusal become HTTP statuses. */
 const STATUS_OF_KIND: Record<DomainErrorKind, number> = {
-  invalid: 400, unauthenticated: 401, forbidden: 403, not_found: 404, conflict: 409, throttled: 429
+  invalid: 400, unauthenticated: 401, forbidden: 403, not_found: 404, conflict: 409, too_large: 413, unsupported: 415, throttled: 429
 }
 
-function sendDomainError (err: DomainError, reply: FastifyReply) {
-  const status = STATUS_OF_KIND[err.kind]
+/** The HTTP status of a domain refusal. */
+export const statusOf = (err: DomainError): number => STATUS_OF_KIND[err.kind]
+
+function sendDomainError (err: DomainError, request: FastifyRequest, reply: FastifyReply) {
+  const status = statusOf(err)
+  if (REFUSES_BODY.has(status)) lingerOnUnreadBody(request, reply)
   // RFC 6750: a refused credential names the scheme to use; RFC 6585: a 429 says when to come back.
   if (err.kind === 'unauthenticated') reply.header('www-authenticate', 'Bearer')
   if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter))
   return reply.code(status).send({ ...body(status, err.message, err.code), ...err.extra })
 }
+
+/** Answers that may come while the client is still sending the body they refuse. */
+const REFUSES_BODY = new Set([400, 413, 415])
 
 // A refused body is still read, and thrown away, up to these bounds, as nginx's lingering close does.
 const LINGER_BYTES = 64 * 1024 * 1024
@@ -77,14 +84,14 @@ export default fp(async (app) => {
       // Something the request refers to was deleted while it ran (a racing delete).
       return reply.code(409).send(body(409, 'A resource this request refers to was removed meanwhile; try again', 'CONCURRENT_CHANGE'))
     }
-    if (isDomainError(err)) return sendDomainError(err, reply)
+    if (isDomainError(err)) return sendDomainError(err, request, reply)
     const status = err.validation ? 400 : (err.statusCode ?? 500)
     if (status >= 500 && err.expose !== true) {
       request.log.error({ err: loggableError(err) }, 'request failed')
       return reply.code(500).send(body(500, 'Internal Server Error'))
     }
     if (err.headers !== undefined) reply.headers(err.headers)
-    if (status === 413 || status === 400 || status === 415) lingerOnUnreadBody(request, reply)
+    if (REFUSES_BODY.has(status)) lingerOnUnreadBody(request, reply)
     const code = typeof err.code === 'string' ? err.code : undefined
     return reply.code(status).send(body(status, clientMessage(err), code))
   })

@@ -69,6 +69,15 @@ function validationError (validate: ValidateFunction, part: string) {
 }
 
 /**
+ * Checks `data` as a request body would be, outside a request (the CLI's create-user): the first
+ * problem in the words a 400 would use, or undefined when the data is valid.
+ */
+export function bodyProblem (schema: object, data: unknown): string | undefined {
+  const validate = withoutNul(makeAjv({ ...shared, coerceTypes: false }).compile(schema), 'body')
+  return validate(data).error?.message
+}
+
+/**
  * Bodies are validated as sent: `"1"` is not a number there. Query strings and path parameters
  * arrive as text, so only they are coerced; 'array' makes a repeated scalar parameter a 400.
  */

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../src/domain/passwords.js'
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../src/policy.js'
 
 const Jwt = Type.String({ minLength: 1, maxLength: 4096 })
 

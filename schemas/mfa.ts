@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import { PASSWORD_MAX_LENGTH } from '../src/domain/passwords.js'
+import { PASSWORD_MAX_LENGTH } from '../src/policy.js'
 import { ErrorResponse, Id, NullableString, pageOf, Timestamp } from './common.js'
 
 const CurrentPassword = Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH, description: 'The account\'s password, asked again' })

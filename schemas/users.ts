@@ -1,7 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../src/domain/passwords.js'
-import { PERMISSIONS } from '../src/domain/permissions.js'
-import { ROLES } from '../src/db/roles.js'
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, PERMISSIONS, ROLES } from '../src/policy.js'
 import { Id, NullableString, pageOf, ref, Timestamp } from './common.js'
 import { MfaSummary, Otp } from './mfa.js'
 

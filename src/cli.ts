@@ -1,7 +1,11 @@
 import { parseArgs } from 'node:util'
+import { bodyProblem } from '../plugins/validation.js'
+import { RegisterBody } from '../schemas/users.js'
 import { loadConfig } from './config.js'
 import { migrateDatabase, openDatabase, ROLES, type Role } from './db/index.js'
+import { isDomainError } from './domain/errors.js'
 import { createUser } from './domain/users.js'
+import { redactUrl, StartupError } from './startup.js'
 
 const USAGE = `Usage: npm run cli -- <command>
 
@@ -15,7 +19,7 @@ async function main (argv: string[]): Promise<number> {
   const config = loadConfig()
   if (command === 'migrate') {
     await migrateDatabase(config.databaseUrl)
-    console.log(`Migrations applied to ${redacted(config.databaseUrl)}`)
+    console.log(`Migrations applied to ${redactUrl(config.databaseUrl)}`)
     return 0
   }
   if (command === 'create-user') {
@@ -57,23 +61,14 @@ async function main (argv: string[]): Promise<number> {
   return command === undefined || command === 'help' || command === '--help' ? 0 : 2
 }
 
-/** A database URL without its password, fit for a terminal or a log. */
-function redacted (url: string): string {
-  return url.replace(/^(postgres(?:ql)?:\/\/[^:/@]*):[^@]*@/i, '$1:***@')
-}
-
-/** The same bounds the API enforces on registration. */
+/** The registration rules of the API (its body schema, then the domain's), named as the CLI's flags. */
 function validateNewUser (email: string, username: string, password: string): string | undefined {
-  if (email.length > 254 || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) return '--email is not a valid email address'
-  if (!/^[A-Za-z0-9_-]{3,32}$/.test(username)) return '--username must be 3 to 32 letters, digits, _ or -'
-  const length = [...password].length
-  if (length < 8 || length > 128) return '--password must be 8 to 128 characters'
-  return undefined
+  return bodyProblem(RegisterBody, { email, username, password })?.replace(/^body\/(\w+)/, '--$1')
 }
 
-main(process.argv.slice(2)).then((code) => { process.exitCode = code }, (err: Error & { statusCode?: number, code?: string }) => {
+main(process.argv.slice(2)).then((code) => { process.exitCode = code }, (err: Error & { code?: string }) => {
   // Our own refusals (a duplicate, a bad argument) are told plainly; anything else with its stack.
-  const expected = err.statusCode !== undefined || err.name === 'ConfigError' || err.code?.startsWith('ERR_PARSE_ARGS') === true
+  const expected = isDomainError(err) || err instanceof StartupError || err.name === 'ConfigError' || err.code?.startsWith('ERR_PARSE_ARGS') === true
   console.error(expected ? err.message : err)
   process.exitCode = expected ? 2 : 1
 })

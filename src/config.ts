@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { dirname, resolve } from 'node:path'
+import { engineOf } from './db/engine.js'
 
 export interface Config {
   nodeEnv: string
@@ -139,7 +140,7 @@ function jwtSecret (env: Env, nodeEnv: string, databaseUrl: string): { secret: s
 
   // Beside a SQLite file; for PostgreSQL in ./data/, shared by the processes of one machine only
   // (several machines need JWT_SECRET).
-  const file = resolve(isPostgresUrl(databaseUrl) ? './data' : dirname(databaseUrl), '.jwt-secret')
+  const file = resolve(engineOf(databaseUrl) === 'postgres' ? './data' : dirname(databaseUrl), '.jwt-secret')
   if (existsSync(file)) {
     const secret = readFileSync(file, 'utf8').trim()
     if (Buffer.byteLength(secret, 'utf8') < MIN_SECRET_BYTES) {
@@ -158,11 +159,9 @@ function jwtSecret (env: Env, nodeEnv: string, databaseUrl: string): { secret: s
   return { secret, generatedSecretFile: file }
 }
 
-const isPostgresUrl = (url: string) => /^postgres(ql)?:\/\//i.test(url)
-
 function databaseUrl (env: Env): string {
   const raw = text(env, 'DATABASE_URL', './data/inkwell.db')
-  if (isPostgresUrl(raw)) {
+  if (engineOf(raw) === 'postgres') {
     let url: URL | undefined
     try {
       url = new URL(raw)

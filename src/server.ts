@@ -1,6 +1,7 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
+import { StartupError } from './startup.js'
 
 let config
 try {
@@ -11,7 +12,15 @@ try {
   process.exit(1)
 }
 
-const app = await buildApp(config)
+let app
+try {
+  app = await buildApp(config)
+} catch (err) {
+  // A database or Redis that cannot be reached or used: one line naming the variable, no stack.
+  if (!(err instanceof StartupError)) throw err
+  console.error(err.message)
+  process.exit(1)
+}
 if (config.generatedSecretFile !== undefined) {
   app.log.warn(`JWT_SECRET is not set: using a generated development secret kept in ${config.generatedSecretFile}`)
 }

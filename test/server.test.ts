@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { freePort } from './support/processes.js'
+import { TEST_ENGINE } from './support/services.js'
 import { parseExposition, valueOf } from './support/prometheus.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -253,4 +254,34 @@ t.test('invalid configuration stops start-up with a message naming the variable'
   t.equal(secret.signal, null, 'production without JWT_SECRET: exited by itself')
   t.match(noSecret.output().stderr, /JWT_SECRET/, 'production without JWT_SECRET: stderr names JWT_SECRET')
   t.notMatch(noSecret.output().stderr, /\n\s+at /, 'production without JWT_SECRET: no stack trace')
+})
+
+t.test('a database or Redis that cannot be used stops start-up with one line naming DATABASE_URL or REDIS_URL', async (t) => {
+  const dir = tempDir(t)
+  const common = { NODE_ENV: 'test', JWT_SECRET: SECRET, UPLOADS_DIR: join(dir, 'uploads'), LOG_LEVEL: 'info' }
+  const [closedPort, otherClosedPort] = [await freePort(), await freePort()]
+  const cases: Array<{ name: string, env: Record<string, string>, variable: string, says: RegExp }> = [
+    { name: 'PostgreSQL unreachable', env: { DATABASE_URL: `postgres://inkwell:secret@127.0.0.1:${closedPort}/inkwell` }, variable: 'DATABASE_URL', says: /cannot connect to PostgreSQL at postgres:\/\/inkwell:\*\*\*@127\.0\.0\.1:\d+\/inkwell: .*ECONNREFUSED/ },
+    { name: 'Redis unreachable', env: { DATABASE_URL: join(dir, 'inkwell.db'), REDIS_URL: `redis://127.0.0.1:${otherClosedPort}` }, variable: 'REDIS_URL', says: /cannot connect to Redis at redis:\/\/127\.0\.0\.1:\d+.*ECONNREFUSED/ }
+  ]
+  const base = process.env.TEST_DATABASE_URL
+  if (TEST_ENGINE === 'postgres' && base !== undefined) {
+    const missing = new URL(base)
+    missing.pathname = `/inkwell_missing_${process.pid}`
+    const stranger = new URL(base)
+    stranger.username = `nobody_${process.pid}`
+    cases.push(
+      { name: 'a database that does not exist', env: { DATABASE_URL: missing.toString() }, variable: 'DATABASE_URL', says: /database "inkwell_missing_\d+" does not exist/ },
+      { name: 'a role that does not exist', env: { DATABASE_URL: stranger.toString() }, variable: 'DATABASE_URL', says: /role "nobody_\d+" does not exist/ })
+  }
+  const started = cases.map((c) => ({ ...c, server: startServer(t, { ...common, PORT: String(closedPort), ...c.env }) }))
+  for (const { name, variable, says, server } of started) {
+    const { code, signal } = await bounded(server.exited, name)
+    const { stderr } = server.output()
+    t.equal(code, 1, `${name}: exit code 1`)
+    t.equal(signal, null, `${name}: exited by itself`)
+    t.equal(stderr.trim().split('\n').length, 1, `${name}: one line on stderr`, { stderr })
+    t.match(stderr, new RegExp(`^${variable}: `), `${name}: the line starts with ${variable}`)
+    t.match(stderr, says, `${name}: and says what is wrong`)
+  }
 })

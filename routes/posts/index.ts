@@ -3,31 +3,14 @@ import { Type } from '@sinclair/typebox'
 import { userOf } from '../../plugins/auth.js'
 import { CursorPageQuery, errorResponse, IdParams, ref } from '../../schemas/common.js'
 import { CreatePostBody, Post, PostPage, UpdatePostBody } from '../../schemas/posts.js'
-import type { PostRow } from '../../src/db/index.js'
-import { hasPermission, type Permission } from '../../src/domain/permissions.js'
 import {
-  createPost, deletePost, findPost, getPostView, likePost, listPosts, unlikePost, updatePost
+  createPost, deletePost, getPostView, likePost, listPosts, postToChange, unlikePost, updatePost
 } from '../../src/domain/posts.js'
-import type { CurrentUser } from '../../src/domain/users.js'
 
 const badId = errorResponse('The id is not a positive integer')
 const notFound = errorResponse('Post not found')
 
 const postsRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  /** Existence first (404), then ownership unless the role grants the `_any` permission (403). */
-  async function loadOwnPost (id: number, user: CurrentUser, override: Permission): Promise<PostRow> {
-    const post = await findPost(app.db, id)
-    if (post === undefined) throw app.httpErrors.notFound('Post not found')
-    if (post.authorId !== user.id && !hasPermission(user.role, override)) {
-      throw Object.assign(app.httpErrors.forbidden('Not your post'), { code: 'NOT_OWNER' })
-    }
-    return post
-  }
-
-  async function assertExists (id: number): Promise<void> {
-    if (await findPost(app.db, id) === undefined) throw app.httpErrors.notFound('Post not found')
-  }
-
   app.get('', {
     preHandler: app.authenticateOptional,
     schema: {
@@ -84,7 +67,7 @@ const postsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const me = userOf(request)
-    await loadOwnPost(request.params.id, me, 'post:edit_any')
+    await postToChange(app.db, request.params.id, me, 'post:edit_any')
     await updatePost(app.db, request.params.id, request.body)
     return await getPostView(app.db, request.params.id, me.id)
   })
@@ -105,7 +88,7 @@ const postsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
   }, async (request, reply) => {
-    await loadOwnPost(request.params.id, userOf(request), 'post:delete_any')
+    await postToChange(app.db, request.params.id, userOf(request), 'post:delete_any')
     await deletePost(app.db, request.params.id)
     return reply.code(204).send(null)
   })
@@ -120,7 +103,6 @@ const postsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 204: Type.Null({ description: 'The caller likes the post' }), 400: badId, 404: notFound }
     }
   }, async (request, reply) => {
-    await assertExists(request.params.id)
     await likePost(app.db, userOf(request).id, request.params.id)
     return reply.code(204).send(null)
   })
@@ -135,7 +117,6 @@ const postsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 204: Type.Null({ description: 'The caller does not like the post' }), 400: badId, 404: notFound }
     }
   }, async (request, reply) => {
-    await assertExists(request.params.id)
     await unlikePost(app.db, userOf(request).id, request.params.id)
     return reply.code(204).send(null)
   })

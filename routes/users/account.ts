@@ -89,7 +89,7 @@ const accountRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const me = userOf(request)
-    if (me.emailVerified) throw Object.assign(app.httpErrors.conflict('Email already verified'), { code: 'EMAIL_ALREADY_VERIFIED' })
+    if (me.emailVerified) throw errors.emailAlreadyVerified()
     app.afterResponse(async () => {
       await app.mailLink('verify_email', me.id, me.email, () => startVerification(app.db, me, app.config.emailTokenTtl))
     }, request.log)

@@ -5,6 +5,7 @@ import { PostPage } from '../../schemas/posts.js'
 import { UpdateMeBody, UserPrivate, UserPublic } from '../../schemas/users.js'
 import { listPosts } from '../../src/domain/posts.js'
 import { findUserById, privateView, publicView, updateProfile } from '../../src/domain/users.js'
+import { errors } from '../../src/domain/errors.js'
 
 const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/me', {
@@ -48,7 +49,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const user = await findUserById(app.db, request.params.id)
-    if (user === undefined) throw app.httpErrors.notFound('User not found')
+    if (user === undefined) throw errors.userNotFound()
     return publicView(user)
   })
 
@@ -67,7 +68,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
   }, async (request) => {
-    if (await findUserById(app.db, request.params.id) === undefined) throw app.httpErrors.notFound('User not found')
+    if (await findUserById(app.db, request.params.id) === undefined) throw errors.userNotFound()
     return await listPosts(app.db, app.cursors, request.query, request.user?.id, request.params.id)
   })
 }

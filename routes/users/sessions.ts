@@ -4,6 +4,7 @@ import { userOf } from '../../plugins/auth.js'
 import { errorResponse, PageQuery, ref } from '../../schemas/common.js'
 import { SessionPage, SessionParams } from '../../schemas/users.js'
 import { endSession, listSessions } from '../../src/domain/sessions.js'
+import { errors } from '../../src/domain/errors.js'
 
 /** The caller's logins on every device, and ending one of them. */
 const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -38,7 +39,7 @@ const sessionsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request, reply) => {
     const me = userOf(request)
-    if (!await endSession(app.db, me.id, request.params.id)) throw app.httpErrors.notFound('Session not found')
+    if (!await endSession(app.db, me.id, request.params.id)) throw errors.sessionNotFound()
     request.log.info({ userId: me.id }, 'session ended by its user')
     return reply.code(204).send(null)
   })

@@ -24,6 +24,11 @@ export type Engine = 'sqlite' | 'postgres'
  */
 export interface Database {
   readonly engine: Engine
+  /**
+   * A database server that processes on several machines share (PostgreSQL), rather than a file of
+   * this machine: what each process counts in memory alone then undercounts the deployment's total.
+   */
+  readonly networked: boolean
   /** Queries, on the transaction's connection inside `transaction`. */
   readonly q: Query
   readonly t: Tables
@@ -46,10 +51,10 @@ export interface Database {
   /**
    * A read prepared once whose rows come back as arrays, one value per selected field in the order of
    * the select, straight from the driver: drizzle still writes the SQL, but does not map every cell
-   * of every row (a sixth of a page of posts' CPU; bench/PROFILING.md). The values are the driver's:
-   * integers and text as the domain wants them, but booleans 0/1 on SQLite and true/false on
-   * PostgreSQL (read them with Boolean()). `sql.placeholder(name)` values come from `values`. Never
-   * inside a transaction.
+   * of every row (a sixth of a page of posts' CPU; bench/PROFILING.md). The values are the driver's,
+   * alike on both engines: integers and text as the domain wants them, and a boolean column's values
+   * true/false (each engine converts its own). `sql.placeholder(name)` values come from `values`.
+   * Never inside a transaction.
    */
   preparedRows: (key: string, build: (q: Query, t: Tables) => BuiltQuery) => (values: Record<string, unknown>) => Promise<unknown[][]>
   /** Whether an error is a unique-constraint violation (a duplicate email → 409). */
@@ -78,7 +83,11 @@ export interface PoolUse {
 }
 
 /** A query drizzle has built, not run: its SQL and parameters (placeholders among them). */
-export interface BuiltQuery { toSQL: () => { sql: string, params: unknown[] } }
+export interface BuiltQuery {
+  toSQL: () => { sql: string, params: unknown[] }
+  /** A select's fields by name, in the order of its columns: their columns say which are booleans. */
+  _?: { selectedFields?: Record<string, unknown> }
+}
 
 export interface StatementLog {
   count: number

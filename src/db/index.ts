@@ -1,14 +1,12 @@
 import type { Database } from './database.js'
+import { engineOf } from './engine.js'
 import { migratePostgres, openPostgres, type PostgresOptions } from './postgres/engine.js'
 import { migrateSqlite, openSqlite } from './sqlite/engine.js'
 
 export type { Database, Engine, PostRow, Query, Tables, UserRow } from './database.js'
-export { ROLES, type Role } from './roles.js'
+export { ROLES, type Role } from '../policy.js'
+export { engineOf }
 
-/** `postgres://` and `postgresql://` URLs are PostgreSQL; anything else is a SQLite file path. */
-export function engineOf (databaseUrl: string): 'sqlite' | 'postgres' {
-  return /^postgres(ql)?:\/\//i.test(databaseUrl) ? 'postgres' : 'sqlite'
-}
 
 /** The one place the engine is chosen: from DATABASE_URL, once, at start-up. */
 export function openDatabase (databaseUrl: string, options: PostgresOptions): Database {

@@ -1,6 +1,6 @@
 import { and, eq, inArray, lte } from 'drizzle-orm'
 import type { Database } from '../db/index.js'
-import type { TokenPurpose } from '../db/roles.js'
+import type { TokenPurpose } from '../db/purposes.js'
 import { newId, tokenHash, unixNow } from './sessions.js'
 
 /** 256 random bits, base64url: what a mailed link carries. Only its SHA-256 is stored. */

@@ -1,15 +1,13 @@
-import { httpErrors } from '@fastify/sensible'
 import { eq, sql } from 'drizzle-orm'
 import type { Database, UserRow } from '../db/index.js'
 import { consumeAccountToken, issueAccountToken, voidAccountTokens } from './account-tokens.js'
 import { recordAudit } from './audit.js'
+import { errors } from './errors.js'
 import { revokeAllSessions } from './sessions.js'
 import { normalizeEmail } from './users.js'
 
 // The account lifecycle behind the mailed links: password reset, e-mail verification and change.
 // Each step that spends a link does it in the transaction of the change it makes.
-
-const invalidToken = () => Object.assign(httpErrors.badRequest('Invalid or expired token'), { code: 'INVALID_TOKEN' })
 
 /** A reset link token for the account (voiding its earlier reset links). */
 export async function startPasswordReset (db: Database, user: Pick<UserRow, 'id' | 'email'>, ttl: number): Promise<string> {
@@ -25,7 +23,7 @@ export async function resetPassword (db: Database, token: string, passwordHash: 
   const { users } = db.t
   return await db.transaction(async (tx) => {
     const spent = await consumeAccountToken(tx, token, ['password_reset'])
-    if (spent === undefined) throw invalidToken()
+    if (spent === undefined) throw errors.invalidLinkToken()
     await tx.q.update(users).set({
       passwordHash,
       emailVerified: sql`${users.emailVerified} or ${users.email} = ${spent.email}`,
@@ -40,7 +38,7 @@ export async function resetPassword (db: Database, token: string, passwordHash: 
 
 /** A verification link token for the user's current address; 409 when it is verified already. */
 export async function startVerification (db: Database, user: Pick<UserRow, 'id' | 'email' | 'emailVerified'>, ttl: number): Promise<string> {
-  if (user.emailVerified) throw Object.assign(httpErrors.conflict('Email already verified'), { code: 'EMAIL_ALREADY_VERIFIED' })
+  if (user.emailVerified) throw errors.emailAlreadyVerified()
   return (await db.transaction((tx) => issueAccountToken(tx, user.id, 'verify_email', user.email, ttl))).token
 }
 
@@ -74,9 +72,9 @@ export async function confirmEmail (db: Database, token: string, ip: string | nu
   try {
     return await db.transaction(async (tx) => {
       const spent = await consumeAccountToken(tx, token, ['verify_email', 'email_change'])
-      if (spent === undefined) throw invalidToken()
+      if (spent === undefined) throw errors.invalidLinkToken()
       const [user] = await tx.q.select().from(users).where(eq(users.id, spent.userId))
-      if (user === undefined || (spent.purpose === 'verify_email' && spent.email !== user.email)) throw invalidToken()
+      if (user === undefined || (spent.purpose === 'verify_email' && spent.email !== user.email)) throw errors.invalidLinkToken()
       await tx.q.update(users).set({ email: spent.email, emailVerified: true, updatedAt: new Date().toISOString() }).where(eq(users.id, user.id))
       if (spent.email !== user.email) {
         // A reset link mailed to the old address must not outlive the change either.
@@ -88,7 +86,7 @@ export async function confirmEmail (db: Database, token: string, ip: string | nu
       return { userId: user.id, email: spent.email, previous: user.email }
     })
   } catch (err) {
-    if (db.isUniqueViolation(err)) throw httpErrors.conflict('Email already registered')
+    if (db.isUniqueViolation(err)) throw errors.emailTaken()
     throw err
   }
 }

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto'
 import { open, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { httpErrors } from '@fastify/sensible'
 import sharp from 'sharp'
 import type { Database, UserRow } from '../db/index.js'
+import { errors } from './errors.js'
 import { concurrencyLimit } from './limit.js'
 import { setAvatar } from './users.js'
 
@@ -27,13 +27,6 @@ function sniff (b: Buffer): Format | undefined {
   return undefined
 }
 
-const unsupported = () => Object.assign(
-  httpErrors.unsupportedMediaType('The file is not a JPEG, PNG, WebP or GIF image'), { code: 'UNSUPPORTED_IMAGE_TYPE' })
-const unreadable = () => Object.assign(
-  httpErrors.unsupportedMediaType('The image is damaged or truncated and cannot be read'), { code: 'INVALID_IMAGE' })
-const tooManyPixels = () => Object.assign(
-  httpErrors.payloadTooLarge(`The image is too large: at most ${AVATAR_MAX_PIXELS / 1e6} megapixels (width × height)`),
-  { code: 'IMAGE_TOO_MANY_PIXELS' })
 
 // sharp decodes and encodes on libuv's thread pool, never on the event loop. The pool (4 threads by
 // default) also runs argon2 and fs, so at most two images are processed at a time; others wait their turn.
@@ -49,9 +42,9 @@ export const imageProcessingLoad = limited.load
 export async function processAvatar (upload: Buffer): Promise<Buffer> {
   const format = sniff(upload)
   // Only bytes that start like one of the four formats reach libvips at all (no SVG, TIFF, HEIF...).
-  if (format === undefined) throw unsupported()
+  if (format === undefined) throw errors.imageTypeUnsupported()
   const refuse = (err: Error): never => {
-    throw /pixel limit/.test(err.message) ? tooManyPixels() : unreadable()
+    throw /pixel limit/.test(err.message) ? errors.imageTooManyPixels(AVATAR_MAX_PIXELS / 1e6) : errors.imageUnreadable()
   }
   return limited(async () => {
     // 'error' refuses truncated and corrupt data; only the first frame of an animation is read.
@@ -60,7 +53,7 @@ export async function processAvatar (upload: Buffer): Promise<Buffer> {
     // The loader libvips picked must agree with the magic bytes. It always has (its JPEG, PNG, GIF and
     // WebP loaders take precedence on these signatures); the check keeps that an invariant, not a hope.
     /* c8 ignore next */
-    if (decodedAs !== format) throw unsupported()
+    if (decodedAs !== format) throw errors.imageTypeUnsupported()
     return image.resize(AVATAR_SIZE, AVATAR_SIZE, { fit: 'cover' }).webp({ quality: 82 }).toBuffer().catch(refuse)
   })
 }

@@ -1,7 +1,7 @@
 /**
  * The domain's refusals, without HTTP: each has a kind (what went wrong, in the domain's words), a
  * machine-readable code and a message for people. plugins/errors.ts maps kinds to HTTP statuses once.
- * New domain code throws these; older modules still throw HTTP errors and move here over time.
+ * src/domain imports nothing from Fastify: every refusal it makes is built here, once.
  */
 export type DomainErrorKind =
   | 'invalid' // the input breaks a rule (400)
@@ -10,6 +10,8 @@ export type DomainErrorKind =
   | 'not_found' // 404
   | 'conflict' // the state forbids it (409)
   | 'throttled' // too many attempts; `retryAfter` seconds (429)
+  | 'too_large' // the input is bigger than allowed (413)
+  | 'unsupported' // the input is of a kind the domain cannot read (415)
 
 export interface DomainErrorOptions {
   /** Seconds until another attempt is allowed (kind 'throttled'). */
@@ -30,8 +32,28 @@ export class DomainError extends Error {
   }
 }
 
-/** The catalogue: every refusal of the login and second-factor flows, built in one place each. */
+/** The catalogue: every refusal of the domain, built in one place each. */
 export const errors = {
+  userNotFound: () => new DomainError('not_found', 'USER_NOT_FOUND', 'User not found'),
+  postNotFound: () => new DomainError('not_found', 'POST_NOT_FOUND', 'Post not found'),
+  sessionNotFound: () => new DomainError('not_found', 'SESSION_NOT_FOUND', 'Session not found'),
+  /** Ownership: the caller neither wrote the post nor holds the role's `_any` permission. */
+  notOwner: () => new DomainError('forbidden', 'NOT_OWNER', 'Not your post'),
+  emailTaken: () => new DomainError('conflict', 'EMAIL_TAKEN', 'Email already registered'),
+  usernameTaken: () => new DomainError('conflict', 'USERNAME_TAKEN', 'Username already taken'),
+  /** Deleting, demoting or deactivating the last active admin would leave nobody to administer. */
+  lastAdmin: (message: string) => new DomainError('conflict', 'LAST_ADMIN', message),
+  /** A new password breaks the policy (src/domain/passwords.ts says why in words). */
+  passwordRejected: (why: string) => new DomainError('invalid', 'PASSWORD_REJECTED', why),
+  /** A mailed link's token that is unknown, used, voided or expired. */
+  invalidLinkToken: () => new DomainError('invalid', 'INVALID_TOKEN', 'Invalid or expired token'),
+  emailAlreadyVerified: () => new DomainError('conflict', 'EMAIL_ALREADY_VERIFIED', 'Email already verified'),
+  invalidCursor: () => new DomainError('invalid', 'INVALID_CURSOR', 'querystring/cursor is not a cursor this list issued'),
+  cursorWithSkip: () => new DomainError('invalid', 'CURSOR_WITH_SKIP', 'querystring/cursor cannot be combined with querystring/skip above 0'),
+  imageTypeUnsupported: () => new DomainError('unsupported', 'UNSUPPORTED_IMAGE_TYPE', 'The file is not a JPEG, PNG, WebP or GIF image'),
+  imageUnreadable: () => new DomainError('unsupported', 'INVALID_IMAGE', 'The image is damaged or truncated and cannot be read'),
+  imageTooManyPixels: (megapixels: number) => new DomainError('too_large', 'IMAGE_TOO_MANY_PIXELS', `The image is too large: at most ${megapixels} megapixels (width × height)`),
+
   /** A wrong password or unknown account at login: one body for both, so neither is told apart. */
   invalidLogin: () => new DomainError('unauthenticated', 'INVALID_LOGIN', 'Incorrect username or password'),
   /** Too many wrong passwords or codes for this account from this client. */

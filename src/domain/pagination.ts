@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
-import { httpErrors } from '@fastify/sensible'
+import { errors } from './errors.js'
 
 export interface PageRequest {
   skip: number
@@ -41,8 +41,6 @@ const TAG_BYTES = 16
 const PAYLOAD = /^1:([1-9][0-9]{0,9})$/
 const MAX_ID = 2_147_483_647
 
-export const invalidCursor = () => Object.assign(
-  httpErrors.badRequest('querystring/cursor is not a cursor this list issued'), { code: 'INVALID_CURSOR' })
 
 export function createCursors (secret: string): Cursors {
   const key = createHmac('sha256', secret).update('inkwell:page-cursor:v1').digest()
@@ -54,14 +52,14 @@ export function createCursors (secret: string): Cursors {
     },
     read (list, cursor) {
       const dot = cursor.indexOf('.')
-      if (dot < 0) throw invalidCursor()
+      if (dot < 0) throw errors.invalidCursor()
       const payload = Buffer.from(cursor.slice(0, dot), 'base64url').toString('latin1')
       const given = Buffer.from(cursor.slice(dot + 1), 'base64url')
       // Decoding is lenient (it skips stray characters): re-encoding must give back exactly what was sent.
-      if (`${Buffer.from(payload, 'latin1').toString('base64url')}.${given.toString('base64url')}` !== cursor) throw invalidCursor()
-      if (given.length !== TAG_BYTES || !timingSafeEqual(given, tag(list, payload))) throw invalidCursor()
+      if (`${Buffer.from(payload, 'latin1').toString('base64url')}.${given.toString('base64url')}` !== cursor) throw errors.invalidCursor()
+      if (given.length !== TAG_BYTES || !timingSafeEqual(given, tag(list, payload))) throw errors.invalidCursor()
       const id = Number(PAYLOAD.exec(payload)?.[1])
-      if (!Number.isInteger(id) || id > MAX_ID) throw invalidCursor()
+      if (!Number.isInteger(id) || id > MAX_ID) throw errors.invalidCursor()
       return id
     }
   }

@@ -1,10 +1,9 @@
 import { availableParallelism } from 'node:os'
 import { hash, verify, type Options } from '@node-rs/argon2'
 import { dictionary } from '@zxcvbn-ts/language-common'
+import { PASSWORD_MIN_LENGTH } from '../policy.js'
 import { concurrencyLimit } from './limit.js'
 
-export const PASSWORD_MIN_LENGTH = 8
-export const PASSWORD_MAX_LENGTH = 128
 
 // OWASP's argon2id parameters, spelled out because the library's defaults have changed between versions.
 export const ARGON2_OPTIONS = {

@@ -1,6 +1,7 @@
-import { httpErrors } from '@fastify/sensible'
 import { and, count, desc, eq, inArray, lt, sql } from 'drizzle-orm'
-import type { Database, PostRow, Query, Tables } from '../db/index.js'
+import type { Database, PostRow, Query, Tables, UserRow } from '../db/index.js'
+import { errors } from './errors.js'
+import { hasPermission, type Permission } from '../policy.js'
 import type { CursorPage, Cursors, PageRequest } from './pagination.js'
 import { avatarUrl } from './users.js'
 
@@ -126,7 +127,7 @@ export async function listPosts (db: Database, cursors: Cursors, request: PostPa
   const list = authorId === undefined ? 'posts' : `users/${authorId}/posts`
   const { limit, cursor } = request
   if (cursor !== undefined && request.skip > 0) {
-    throw Object.assign(httpErrors.badRequest('querystring/cursor cannot be combined with querystring/skip above 0'), { code: 'CURSOR_WITH_SKIP' })
+    throw errors.cursorWithSkip()
   }
   const before = cursor === undefined ? undefined : cursors.read(list, cursor)
   const skip = before === undefined ? request.skip : 0
@@ -154,12 +155,27 @@ export async function listPosts (db: Database, cursors: Cursors, request: PostPa
 export async function getPostView (db: Database, id: number, viewerId?: number) {
   const s = statementsFor(db)
   const [row] = viewerId === undefined ? await s.one.anonymous({ id }) : await s.one.viewer({ id, viewerId })
-  if (row === undefined) throw httpErrors.notFound('Post not found')
+  if (row === undefined) throw errors.postNotFound()
   return postView(row)
 }
 
 export async function findPost (db: Database, id: number): Promise<PostRow | undefined> {
   return (await statementsFor(db).find.execute({ id }))[0]
+}
+
+/**
+ * The post the caller means to edit or delete. Existence first (404), then ownership: the author may,
+ * and so may a role that grants `override` (`post:edit_any`, `post:delete_any`); anyone else gets 403.
+ */
+export async function postToChange (db: Database, id: number, caller: Pick<UserRow, 'id' | 'role'>, override: Permission): Promise<PostRow> {
+  const post = await findPost(db, id)
+  if (post === undefined) throw errors.postNotFound()
+  if (post.authorId !== caller.id && !hasPermission(caller.role, override)) throw errors.notOwner()
+  return post
+}
+
+async function assertPostExists (db: Database, id: number): Promise<void> {
+  if (await findPost(db, id) === undefined) throw errors.postNotFound()
 }
 
 export async function createPost (db: Database, authorId: number, input: { title: string, content: string }): Promise<number> {
@@ -187,15 +203,17 @@ export async function deletePost (db: Database, id: number): Promise<void> {
  * between the caller's check and this insert is the 404 it would have been a moment later.
  */
 export async function likePost (db: Database, userId: number, postId: number): Promise<void> {
+  await assertPostExists(db, postId)
   try {
     await db.transaction((tx) => tx.q.insert(tx.t.likes).values({ userId, postId, createdAt: now() }).onConflictDoNothing())
   } catch (err) {
-    if (db.isForeignKeyViolation(err)) throw httpErrors.notFound('Post not found')
+    if (db.isForeignKeyViolation(err)) throw errors.postNotFound()
     throw err
   }
 }
 
 export async function unlikePost (db: Database, userId: number, postId: number): Promise<void> {
+  await assertPostExists(db, postId)
   const { likes } = db.t
   await db.transaction((tx) => tx.q.delete(likes).where(and(eq(likes.userId, userId), eq(likes.postId, postId))))
 }

@@ -138,14 +138,13 @@ export function currentUserQuery (db: Database): (userId: number, sessionId: str
     return {
       id: row[0],
       email: row[1],
-      // Booleans are 0/1 on SQLite and true/false on PostgreSQL.
-      emailVerified: Boolean(row[2]),
+      emailVerified: row[2],
       username: row[3],
       role: row[4],
-      isActive: Boolean(row[5]),
+      isActive: row[5],
       bio: row[6],
       avatar: row[7],
-      mfaTotp: Boolean(row[8]),
+      mfaTotp: row[8],
       mfaPasskeys: row[9],
       mfaRecoveryCodes: row[10],
       createdAt: row[11],
@@ -157,8 +156,8 @@ export function currentUserQuery (db: Database): (userId: number, sessionId: str
 }
 
 type CurrentUserTuple = [
-  id: number, email: string, emailVerified: number | boolean, username: string, role: CurrentUser['role'],
-  isActive: number | boolean, bio: string, avatar: string | null, mfaTotp: number | boolean, mfaPasskeys: number, mfaRecoveryCodes: number,
+  id: number, email: string, emailVerified: boolean, username: string, role: CurrentUser['role'],
+  isActive: boolean, bio: string, avatar: string | null, mfaTotp: boolean, mfaPasskeys: number, mfaRecoveryCodes: number,
   createdAt: string, updatedAt: string, sessionId: string, sessionAmr: string
 ]
 

@@ -1,12 +1,12 @@
-import { httpErrors } from '@fastify/sensible'
 import { and, count, desc, eq, ne, sql } from 'drizzle-orm'
 import type { Database, Role, UserRow } from '../db/index.js'
 import { voidAccountTokens } from './account-tokens.js'
 import { recordAudit, type AuditContext } from './audit.js'
+import { errors } from './errors.js'
 import { mfaSummary } from './mfa/summary.js'
 import { toPage, type PageRequest } from './pagination.js'
 import { hashPassword, passwordProblem } from './passwords.js'
-import { ROLE_PERMISSIONS } from './permissions.js'
+import { ROLE_PERMISSIONS } from '../policy.js'
 import { revokeAllSessions } from './sessions.js'
 
 export interface NewUser {
@@ -76,7 +76,7 @@ export function publicView (user: Pick<UserRow, 'id' | 'username' | 'bio' | 'ava
 /** The registration rules for a new password (RFC 8265 OpaqueString, visible length, common list): 400 otherwise. */
 export function assertAcceptablePassword (password: string): void {
   const problem = passwordProblem(password)
-  if (problem !== undefined) throw httpErrors.badRequest(problem)
+  if (problem !== undefined) throw errors.passwordRejected(problem)
 }
 
 /** Names the field that collided, so the client can say which one to change. */
@@ -85,9 +85,9 @@ async function conflictFor (db: Database, change: { email?: string, username?: s
   const others = exceptId === undefined ? undefined : ne(users.id, exceptId)
   if (change.email !== undefined &&
     (await db.q.select({ id: users.id }).from(users).where(and(eq(users.email, change.email), others))).length > 0) {
-    return httpErrors.conflict('Email already registered')
+    return errors.emailTaken()
   }
-  return httpErrors.conflict('Username already taken')
+  return errors.usernameTaken()
 }
 
 /** Runs a write; a unique violation becomes the 409 that names the taken field. */
@@ -141,7 +141,7 @@ export async function updateProfile (db: Database, id: number, change: ProfileCh
   const { users } = db.t
   if (Object.values(change).every((v) => v === undefined)) {
     const user = await findUserById(db, id)
-    if (user === undefined) throw httpErrors.notFound('User not found')
+    if (user === undefined) throw errors.userNotFound()
     return user
   }
   const values = {
@@ -151,7 +151,7 @@ export async function updateProfile (db: Database, id: number, change: ProfileCh
   }
   const [row] = await uniquely(db, values, id, () => db.transaction((tx) =>
     tx.q.update(users).set(values).where(eq(users.id, id)).returning()))
-  if (row === undefined) throw httpErrors.notFound('User not found')
+  if (row === undefined) throw errors.userNotFound()
   return row
 }
 
@@ -195,7 +195,7 @@ async function countActiveAdmins (tx: Database): Promise<number> {
 async function userInTransaction (tx: Database, id: number): Promise<UserRow> {
   const { users } = tx.t
   const [user] = await tx.q.select().from(users).where(eq(users.id, id))
-  if (user === undefined) throw httpErrors.notFound('User not found')
+  if (user === undefined) throw errors.userNotFound()
   return user
 }
 
@@ -223,7 +223,7 @@ export async function deleteUser (db: Database, id: number, ctx: AuditContext): 
     await tx.lock(ADMINS_LOCK)
     const user = await userInTransaction(tx, id)
     if (user.role === 'admin' && user.isActive && await countActiveAdmins(tx) <= 1) {
-      throw httpErrors.conflict('Cannot delete the last active admin')
+      throw errors.lastAdmin('Cannot delete the last active admin')
     }
     // Sessions, refresh tokens, posts and likes go with the row (ON DELETE CASCADE).
     await tx.q.delete(users).where(eq(users.id, id))
@@ -255,7 +255,7 @@ export async function changeUserStanding (db: Database, id: number, change: Admi
     const isActive = change.isActive ?? user.isActive
     const losesAdmin = user.role === 'admin' && user.isActive && (role !== 'admin' || !isActive)
     if (losesAdmin && await countActiveAdmins(tx) <= 1) {
-      throw httpErrors.conflict('Cannot demote or deactivate the last active admin')
+      throw errors.lastAdmin('Cannot demote or deactivate the last active admin')
     }
     if (role === user.role && isActive === user.isActive) return user
     const [updated] = await tx.q.update(users).set({ role, isActive, updatedAt: now() }).where(eq(users.id, id)).returning()

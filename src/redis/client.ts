@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis'
+import { describeError, redactUrl, StartupError } from '../startup.js'
 
 /** The part of a pino logger this module uses. */
 export interface RedisLogger {
@@ -16,17 +17,6 @@ const COMMAND_TIMEOUT_MS = 2000
 const MAX_RECONNECT_DELAY_MS = 1000
 const ERROR_LOG_INTERVAL_MS = 10_000
 
-/** The URL without its password, fit for logs and error messages. */
-function redact (url: string): string {
-  try {
-    const parsed = new URL(url)
-    if (parsed.password !== '') parsed.password = '***'
-    return parsed.toString()
-  } catch {
-    return '(unparsable URL)'
-  }
-}
-
 /**
  * Opens a client that fails fast instead of queueing or hanging: while Redis is unreachable every
  * command rejects at once (or after `commandTimeoutMs` at worst) with an error that
@@ -36,7 +26,7 @@ function redact (url: string): string {
 export async function openRedis (url: string, logger?: RedisLogger, options: OpenRedisOptions = {}): Promise<Redis> {
   const commandTimeout = options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS
   const logInterval = options.errorLogIntervalMs ?? ERROR_LOG_INTERVAL_MS
-  const where = redact(url)
+  const where = redactUrl(url)
   const redis = new Redis(url, {
     lazyConnect: true,
     // No offline queue: a command sent while disconnected rejects at once instead of waiting.
@@ -86,19 +76,10 @@ export async function openRedis (url: string, logger?: RedisLogger, options: Ope
     // Stop the reconnect loop: this client is abandoned.
     redis.disconnect()
     const cause = firstError ?? err
-    const reason = describe(cause)
-    throw new Error(`REDIS_URL: cannot connect to Redis at ${where}: ${reason}`, { cause })
+    throw new StartupError('REDIS_URL', `cannot connect to Redis at ${where}: ${describeError(cause)}`, { cause })
   }
   starting = false
   return redis
-}
-
-/** An error's message; Node's AggregateError (a host name with both IPv4 and IPv6 addresses) has none of its own. */
-function describe (err: unknown): string {
-  if (!(err instanceof Error)) return String(err)
-  if (err.message !== '') return err.message
-  if (err instanceof AggregateError && err.errors.length > 0) return err.errors.map(describe).join('; ')
-  return (err as { code?: string }).code ?? err.name
 }
 
 const UNAVAILABLE_MESSAGES = [

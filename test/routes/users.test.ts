@@ -137,7 +137,7 @@ t.test('PATCH /users/me', async (t) => {
     for (const [name, payload] of conflicts) {
       const res = await patchMe(app, alice.auth, payload)
       t.equal(res.statusCode, 409, `${name}: 409`)
-      t.same(res.json(), { statusCode: 409, error: 'Conflict', message: 'Username already taken' }, `${name}: Username already taken`)
+      t.same(res.json(), { statusCode: 409, error: 'Conflict', message: 'Username already taken', code: 'USERNAME_TAKEN' }, `${name}: Username already taken`)
     }
     // Another account's address is refused like any email here: no 409 tells whether it is taken.
     const emails: Array<[string, Record<string, string>]> = [
@@ -428,7 +428,7 @@ t.test('DELETE /users/me', async (t) => {
     const inactiveAdmin = await loginAs(app, 'admin', { active: false })
     const refused = await deleteMe(app, admin.auth)
     t.equal(refused.statusCode, 409, 'an inactive admin does not count: 409')
-    t.same(refused.json(), { statusCode: 409, error: 'Conflict', message: 'Cannot delete the last active admin' })
+    t.same(refused.json(), { statusCode: 409, error: 'Conflict', message: 'Cannot delete the last active admin', code: 'LAST_ADMIN' })
     t.equal((await me(app, admin)).statusCode, 200, 'the admin still exists and their token still works')
     t.equal(await countRows(app, app.db.t.auditLog, eq(app.db.t.auditLog.targetId, admin.id)), 0, 'no audit entry for a refusal')
 
@@ -517,7 +517,7 @@ t.test('GET /users/{id}', async (t) => {
   for (const id of ['999999', '2147483647']) {
     const missing = await get(app, `/users/${id}`)
     t.equal(missing.statusCode, 404, `${id}: 404`)
-    t.same(missing.json(), { statusCode: 404, error: 'Not Found', message: 'User not found' }, `${id}: User not found`)
+    t.same(missing.json(), { statusCode: 404, error: 'Not Found', message: 'User not found', code: 'USER_NOT_FOUND' }, `${id}: User not found`)
   }
 
   for (const id of ['abc', '1.5', '-1', '0', 'Infinity', '1e400', '99999999999999999999', '2147483648']) {

@@ -6,6 +6,7 @@ import pg from 'pg'
 import { migrationsRoot } from '../../paths.js'
 import { causeChain, driverError, preparedCache, preparedRowsCache, statementLogger, type Database, type Query, type Tables } from '../database.js'
 import * as schema from './schema.js'
+import { describeError, redactUrl, StartupError } from '../../startup.js'
 
 export interface PostgresOptions {
   poolSize: number
@@ -69,6 +70,7 @@ export function openPostgres (url: string, options: PostgresOptions): Database {
 
   const base = {
     engine: 'postgres' as const,
+    networked: true,
     t,
     statements,
     prepared: preparedCache(root as unknown as Query, t),
@@ -122,12 +124,17 @@ export function openPostgres (url: string, options: PostgresOptions): Database {
  */
 export async function migratePostgres (url: string): Promise<void> {
   const client = new pg.Client({ ...poolConfig(url, 1), statement_timeout: 0, query_timeout: 0 })
-  await client.connect()
+  try {
+    await client.connect()
+  } catch (err) {
+    // Unreachable, a database or role that does not exist, a wrong password: the operator's to fix.
+    throw new StartupError('DATABASE_URL', `cannot connect to PostgreSQL at ${redactUrl(url)}: ${describeError(err)}`, { cause: err })
+  }
   try {
     await client.query('select pg_advisory_lock(hashtext($1))', ['inkwell:migrate'])
     const { rows } = await client.query<{ schema: string | null }>('select current_schema() as schema')
     const current = rows[0]?.schema
-    if (current === null || current === undefined) throw new Error('DATABASE_URL: the connection has no current schema (check its search_path)')
+    if (current === null || current === undefined) throw new StartupError('DATABASE_URL', 'the connection has no current schema (check its search_path)')
     await migrate(drizzle(client), { migrationsFolder: join(migrationsRoot, 'postgres'), migrationsSchema: current })
   } finally {
     await client.end()

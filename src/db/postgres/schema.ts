@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm'
 import { bigint, boolean, index, integer, jsonb, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core'
-import { ROLES, TOKEN_PURPOSES } from '../roles.js'
+import { ROLES } from '../../policy.js'
+import { TOKEN_PURPOSES } from '../purposes.js'
 
 // The same tables, columns and JavaScript types as src/db/sqlite/schema.ts, so the domain's queries
 // are written once: times stay ISO-8601 text (sortable, and exactly what the API returns) and

@@ -45,18 +45,27 @@ export function openSqlite (path: string): Database {
 
   const base = {
     engine: 'sqlite' as const,
+    networked: false,
     q,
     t,
     statements,
     lock: async () => {},
     prepared: preparedCache(q, t),
-    // better-sqlite3's raw mode: each row an array, without an object per row.
+    // better-sqlite3's raw mode: each row an array, without an object per row. SQLite stores booleans
+    // as 0/1: the boolean columns among the selected fields are turned into true/false here, as
+    // PostgreSQL's driver returns them, so the domain reads both engines' rows alike.
     preparedRows: preparedRowsCache(q, t, (_key, query) => {
       const { sql, params } = query.toSQL()
       const statement = client.prepare(sql).raw()
+      const booleans = Object.values(query._?.selectedFields ?? {}).flatMap((field, i) =>
+        (field as { columnType?: string }).columnType === 'SQLiteBoolean' ? [i] : [])
       return async (values) => {
         logger.logQuery(sql)
-        return statement.all(...fillPlaceholders(params, values)) as unknown[][]
+        const rows = statement.all(...fillPlaceholders(params, values)) as unknown[][]
+        if (booleans.length > 0) {
+          for (const row of rows) for (const i of booleans) row[i] = row[i] === 1
+        }
+        return rows
       }
     }),
     isUniqueViolation: (err: unknown) => UNIQUE.test(String(driverError(err)?.code ?? '')),

@@ -1,9 +1,10 @@
 import { sql } from 'drizzle-orm'
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
 
-import { ROLES, TOKEN_PURPOSES } from '../roles.js'
+import { ROLES } from '../../policy.js'
+import { TOKEN_PURPOSES } from '../purposes.js'
 
-export { ROLES, type Role } from '../roles.js'
+export { ROLES, type Role } from '../../policy.js'
 
 export const users = sqliteTable('users', {
   id: integer('id').primaryKey({ autoIncrement: true }),

@@ -1,5 +1,13 @@
-import type { Role } from '../db/roles.js'
+/**
+ * The policy: who may do what, and the bounds of a password. A leaf: it imports nothing, so the
+ * schemas, the database layer, the domain and the guards all read the same rules from here.
+ */
 
+/** The roles a user can hold; both engines store one of these strings. */
+export const ROLES = ['user', 'moderator', 'admin'] as const
+export type Role = typeof ROLES[number]
+
+/** Every permission, as `resource:action`. */
 export const PERMISSIONS = [
   'post:create', 'post:edit_own', 'post:delete_own', 'post:like',
   'post:edit_any', 'post:delete_any',
@@ -19,3 +27,7 @@ export const ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
 export function hasPermission (role: Role, permission: Permission): boolean {
   return ROLE_PERMISSIONS[role].includes(permission)
 }
+
+/** A new password's length in characters; what else it must be, src/domain/passwords.ts checks. */
+export const PASSWORD_MIN_LENGTH = 8
+export const PASSWORD_MAX_LENGTH = 128
