@@ -1,6 +1,8 @@
-// Generates the committed clients/ from openapi.json, each with its generator's own CLI and default
-// settings (only the output path, and orval's fetch client, are chosen). `npm run generate:clients`
-// writes clients/; test/openapi-drift.test.ts generates into a temporary folder and compares.
+// Generates clients from openapi.json, each with its generator's own CLI and default settings (only
+// the output path, and orval's fetch client, are chosen). None is committed: `npm run generate:clients`
+// writes all three into clients/ (git ignores them), `npm run generate:types` only clients/schema.d.ts
+// (the types under clients/index.ts, which `npm run typecheck` makes first), and
+// test/sdk-generators.test.ts generates them afresh into a temporary folder.
 import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -48,7 +50,9 @@ export async function generate (generator: Generator, clientsDir: string): Promi
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  for (const generator of GENERATORS) {
+  // `generate-clients.ts openapi-typescript`: only the generators named.
+  const chosen = process.argv.slice(2)
+  for (const generator of GENERATORS.filter((g) => chosen.length === 0 || chosen.includes(g.name))) {
     await generate(generator, join(projectRoot, 'clients'))
     console.log(`${generator.name} → clients/${generator.output}`)
   }

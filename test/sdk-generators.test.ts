@@ -1,29 +1,41 @@
 import { execFile } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { OFFLINE_ENV } from '../scripts/generate-clients.js'
+import { generate, GENERATORS, OFFLINE_ENV } from '../scripts/generate-clients.js'
 import { projectRoot } from '../src/paths.js'
 import { build, CREDENTIALS_401 } from './helper.js'
 
-// The clients under clients/ are what each generator makes of openapi.json with its defaults
-// (test/openapi-drift.test.ts checks that); here each is type-checked under `strict` together with a
-// consumer's journey (clients/journeys/), and the journey is run against a listening server.
+// Each generator makes its client from the committed openapi.json, with its defaults, into a fresh
+// folder (no generated code is committed); each client is type-checked under `strict` together with a
+// consumer's journey (clients/journeys/, copied beside them), and the journey is run against a
+// listening server. The folder sits inside the project, so the journeys resolve its node_modules.
 const JOURNEYS = [
-  { generator: 'openapi-typescript + openapi-fetch', journey: 'openapi-fetch', username: 'via_openapi_fetch', client: ['clients/index.ts', 'clients/schema.d.ts'] },
-  { generator: '@hey-api/openapi-ts', journey: 'hey-api', username: 'via_hey_api', client: ['clients/hey-api/'] },
-  { generator: 'orval (fetch client)', journey: 'orval', username: 'via_orval', client: ['clients/orval/'] }
+  { generator: 'openapi-typescript + openapi-fetch', journey: 'openapi-fetch', username: 'via_openapi_fetch', client: ['index.ts', 'schema.d.ts'] },
+  { generator: '@hey-api/openapi-ts', journey: 'hey-api', username: 'via_hey_api', client: ['hey-api/'] },
+  { generator: 'orval (fetch client)', journey: 'orval', username: 'via_orval', client: ['orval/'] }
 ]
-const journeyFile = (journey: string) => join(projectRoot, 'clients', 'journeys', `${journey}.ts`)
 
 const run = promisify(execFile)
 const bin = (name: string) => join(projectRoot, 'node_modules', '.bin', name)
 
+/** A folder like clients/ with freshly generated clients: the generators' output, clients/index.ts and the journeys. */
+async function freshClients (): Promise<string> {
+  const cache = join(projectRoot, 'node_modules', '.cache')
+  mkdirSync(cache, { recursive: true })
+  const dir = mkdtempSync(join(cache, 'inkwell-sdk-'))
+  await Promise.all(GENERATORS.map((generator) => generate(generator, dir)))
+  cpSync(join(projectRoot, 'clients', 'index.ts'), join(dir, 'index.ts'))
+  cpSync(join(projectRoot, 'clients', 'journeys'), join(dir, 'journeys'), { recursive: true })
+  // ES modules, as in the project (a folder below node_modules/ would otherwise be read as CommonJS).
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module' }))
+  return dir
+}
+
 /** tsc's diagnostics for all the journeys (one program: one start-up instead of three), '' when it accepts them. */
-async function typeCheck (dir: string): Promise<string> {
+async function typeCheck (dir: string, journeyFile: (journey: string) => string): Promise<string> {
   try {
     await run(bin('tsc'), ['-p', strictTsconfig(dir, JOURNEYS.map(({ journey }) => journeyFile(journey))), '--pretty', 'false'],
       { cwd: projectRoot, timeout: 120_000 })
@@ -75,11 +87,13 @@ t.test('each generated client type-checks under strict and walks a journey again
   })
   await app.listen({ host: '127.0.0.1', port: 0 })
   const baseUrl = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`
-  const dir = mkdtempSync(join(tmpdir(), 'inkwell-sdk-'))
+  const dir = await freshClients()
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  // One diagnostic per `file(line,col): error ...`, with its indented continuation lines.
-  const diagnostics = (await typeCheck(dir)).split(/\n(?=\S)/).filter((text) => text.trim() !== '')
-  const ownPaths = ({ journey, client }: typeof JOURNEYS[number]) => [...client, `clients/journeys/${journey}.ts`]
+  const journeyFile = (journey: string) => join(dir, 'journeys', `${journey}.ts`)
+  // One diagnostic per `file(line,col): error ...` (paths relative to the project), with its indented continuation lines.
+  const diagnostics = (await typeCheck(dir, journeyFile)).split(/\n(?=\S)/).filter((text) => text.trim() !== '')
+  const below = relative(projectRoot, dir)
+  const ownPaths = ({ journey, client }: typeof JOURNEYS[number]) => [...client, `journeys/${journey}.ts`].map((path) => `${below}/${path}`)
   const about = (paths: string[]) => diagnostics.filter((text) => paths.some((path) => text.startsWith(path)))
   t.same(diagnostics.filter((text) => !JOURNEYS.some((j) => about(ownPaths(j)).includes(text))), [],
     'tsc reports nothing outside the clients and their journeys')
