@@ -24,6 +24,7 @@ import validationPlugin from '../plugins/validation.js'
 import adminRoutes from '../routes/admin/index.js'
 import authRoutes from '../routes/auth/index.js'
 import healthRoutes from '../routes/health/index.js'
+import pagesRoutes from '../routes/pages/index.js'
 import postsRoutes from '../routes/posts/index.js'
 import avatarRoutes from '../routes/users/avatar.js'
 import accountRoutes from '../routes/users/account.js'
@@ -133,6 +134,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
   await app.register(avatarRoutes, { prefix: '/users' })
   await app.register(postsRoutes, { prefix: '/posts' })
   await app.register(adminRoutes, { prefix: '/admin' })
+  await app.register(pagesRoutes)
 
   return app
 }

@@ -1,17 +1,21 @@
+import { execFile } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import net, { type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { simpleParser, type AddressObject } from 'mailparser'
 import t from 'tap'
 import { reply, smtpServer } from './support/smtp.js'
 import { createMailer, type MailerOptions, type MailLogger } from '../src/mail/mailer.js'
+import { projectRoot } from '../src/paths.js'
 import {
   confirmEmailChange, describeDuration, emailChangedNotice, escapeHtml, maskEmail, passwordReset, verifyEmail
 } from '../src/mail/templates.js'
 
 interface Teardown { teardown: (fn: () => unknown) => void }
 
+const run = promisify(execFile)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const FROM = 'Inkwell <no-reply@inkwell.test>'
 const TOKEN = 'tok_SECRET_0123456789abcdefghij'
@@ -251,6 +255,32 @@ t.test('without SMTP_URL each mail is an .eml file in the outbox, and its link i
   m.send({ to: 'ada@example.com', ...content })
   await m.idle()
   t.equal(readdirSync(outboxDir).length, 3, 'one file per mail')
+})
+
+t.test('npm run outbox reads the newest mail decoded: its link whole, or only its token', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'inkwell-outbox-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const { mailer: m } = mailer(t, { outboxDir: dir })
+  const older = `http://localhost:3000/reset-password?token=${'o'.repeat(43)}`
+  const token = 'Ab-_'.repeat(10) + 'xyz' // 43 base64url characters, as the API makes them
+  const link = `http://localhost:3000/verify-email?token=${token}`
+  m.send({ to: 'ada@example.com', ...passwordReset(older, 1800), link: older })
+  await m.idle()
+  await sleep(5) // the files sort by their millisecond
+  m.send({ to: 'ada@example.com', ...verifyEmail(link, 86_400), link })
+  await m.idle()
+  const newest = readdirSync(dir).sort().at(-1) as string
+  t.match(readFileSync(join(dir, newest), 'latin1'), /token=3D/, 'the raw file is quoted-printable: a grep would find =3D, not the token')
+
+  const outbox = (...args: string[]) => run(process.execPath, [join(projectRoot, 'scripts', 'outbox.mjs'), ...args], { env: { ...process.env, MAIL_OUTBOX_DIR: dir } })
+  t.equal((await outbox('--token')).stdout.trim(), token, '--token: the newest mail\'s token, whole')
+  const shown = (await outbox()).stdout
+  t.match(shown, `To: ada@example.com\nSubject: ${verifyEmail(link, 86_400).subject}\nLink: ${link}\n`, 'To, Subject and the whole link')
+
+  const empty = mkdtempSync(join(tmpdir(), 'inkwell-outbox-'))
+  t.teardown(() => rmSync(empty, { recursive: true, force: true }))
+  const refused = await run(process.execPath, [join(projectRoot, 'scripts', 'outbox.mjs')], { env: { ...process.env, MAIL_OUTBOX_DIR: empty } }).catch((err: { code: number, stderr: string }) => err)
+  t.match(refused, { code: 1, stderr: /No mail in .* yet/ }, 'an empty outbox: exit 1 and why')
 })
 
 t.test('an outbox that cannot be written is logged, not thrown', async (t) => {

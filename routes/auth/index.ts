@@ -7,11 +7,11 @@ import { clientOf } from '../../plugins/login.js'
 import { LogoutBody, PasswordResetConfirm, PasswordResetRequest, TokenPair, TokenRequest, VerifyEmailBody } from '../../schemas/auth.js'
 import { errorResponse, ref } from '../../schemas/common.js'
 import { Accepted, RegisterBody, UserPrivate } from '../../schemas/users.js'
-import { confirmEmail, resetPassword, startPasswordReset, startVerification } from '../../src/domain/accounts.js'
+import { startPasswordReset, startVerification } from '../../src/domain/accounts.js'
 import { authenticationOptions, verifyPasskeyLogin } from '../../src/domain/mfa/passkeys.js'
-import { hashPassword } from '../../src/domain/passwords.js'
-import { assertAcceptablePassword, createUser, findUserByEmail, privateView } from '../../src/domain/users.js'
+import { createUser, findUserByEmail, privateView } from '../../src/domain/users.js'
 import { MfaRequired, PasskeyLogin, WebAuthnOptions } from '../../schemas/mfa.js'
+import { followResetLink, followVerifyLink } from './links.js'
 
 const AUTH_BODY_LIMIT = 16 * 1024
 
@@ -178,10 +178,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
   }, async (request, reply) => {
-    const { token, new_password: next } = request.body
-    assertAcceptablePassword(next)
-    const userId = await resetPassword(app.db, token, await hashPassword(next), request.ip)
-    request.log.info({ userId }, 'password reset')
+    await followResetLink(app, request, request.body.token, request.body.new_password)
     return reply.code(204).send(null)
   })
 
@@ -201,13 +198,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
   }, async (request, reply) => {
-    const confirmed = await confirmEmail(app.db, request.body.token, request.ip)
-    if (confirmed.previous !== confirmed.email) {
-      app.mailEmailChanged(confirmed.previous, confirmed.email)
-      request.log.info({ userId: confirmed.userId }, 'e-mail address changed')
-    } else {
-      request.log.info({ userId: confirmed.userId }, 'e-mail address verified')
-    }
+    await followVerifyLink(app, request, request.body.token)
     return reply.code(204).send(null)
   })
 
