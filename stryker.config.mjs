@@ -65,11 +65,10 @@ export default {
   tap: {
     // Fastest and most pointed first: a mutant stops at the first file that fails (forceBail).
     testFiles: [
-      'test/security/mutants.test.ts',
+      'test/domain/login-throttle.test.ts',
       'test/domain/mfa.test.ts',
       'test/routes/mfa-totp.test.ts',
       'test/security/bursts.test.ts',
-      'test/security/mutation-survivors.test.ts',
       'test/plugins/authenticate.test.ts',
       'test/routes/admin.test.ts',
       'test/routes/posts.test.ts',
@@ -77,7 +76,9 @@ export default {
       'test/security/throttling.test.ts',
       'test/routes/auth.test.ts',
       'test/routes/sessions.test.ts',
-      'test/openapi.test.ts', // the docs follow the guards (guardsOf)
+      'test/routes/likes.test.ts',
+      'test/routes/avatar.test.ts',
+      'test/openapi/document.test.ts', // the docs follow the guards (guardsOf)
       'test/routes/passkeys-browser.test.ts' // passkey login (Chromium): last, it is the slowest
     ],
     nodeArgs: ['--import', 'tsx'],

@@ -2,7 +2,7 @@
 // the output path, and orval's fetch client, are chosen). None is committed: `npm run generate:clients`
 // writes all three into clients/ (git ignores them), `npm run generate:types` only clients/schema.d.ts
 // (the types under clients/index.ts, which `npm run typecheck` makes first), and
-// test/sdk-generators.test.ts generates them afresh into a temporary folder.
+// test/openapi/sdk-generators.test.ts generates them afresh into a temporary folder.
 import { execFile } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'

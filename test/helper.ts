@@ -118,6 +118,18 @@ export function isError (t: Test, res: LightMyRequestResponse, status: number, e
     `${what}: nothing but the error shape`)
 }
 
+export const badRequest = (t: Test, res: LightMyRequestResponse, message: string, what: string) =>
+  isError(t, res, 400, 'Bad Request', message, what)
+export const inactive = (t: Test, res: LightMyRequestResponse, what: string) =>
+  isError(t, res, 403, 'Forbidden', 'Inactive account', what)
+export const postNotFound = (t: Test, res: LightMyRequestResponse, what: string) =>
+  isError(t, res, 404, 'Not Found', 'Post not found', what)
+
+/** The one 401 of every token failure; on a failure the comment shows what came instead. */
+export function the401 (t: Test, res: LightMyRequestResponse, what: string) {
+  if (!t.ok(isCredentials401(res), `${what}: the one 401`)) t.comment(res.statusCode, res.body)
+}
+
 /** Rows of a raw query on either engine (for checks that drizzle's builder cannot express). */
 export async function sqlRows<T = Record<string, unknown>> (app: App, query: SQL): Promise<T[]> {
   if (app.db.engine === 'postgres') return (await app.db.q.execute(query)).rows as T[]

@@ -1,6 +1,6 @@
 // A consumer's journey through the @hey-api/openapi-ts client (../hey-api, generated with its defaults):
 // `tsx clients/journeys/hey-api.ts <base URL> <username>` prints what it saw as JSON.
-// test/sdk-generators.test.ts type-checks it under `strict` and runs it against a real server.
+// test/openapi/sdk-generators.test.ts type-checks it under `strict` and runs it against a real server.
 import { client } from '../hey-api/client.gen.js'
 import { urlSearchParamsBodySerializer } from '../hey-api/client/index.js'
 import { adminListUsers, createPost, createToken, type ErrorResponse, getMe, likePost, listPosts, type Post, register } from '../hey-api/index.js'

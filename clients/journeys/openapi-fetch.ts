@@ -1,6 +1,6 @@
 // A consumer's journey through the openapi-typescript + openapi-fetch client (../index.ts over
 // ../schema.d.ts): `tsx clients/journeys/openapi-fetch.ts <base URL> <username>` prints what it saw as
-// JSON. test/sdk-generators.test.ts type-checks it under `strict` and runs it against a real server.
+// JSON. test/openapi/sdk-generators.test.ts type-checks it under `strict` and runs it against a real server.
 import { generate } from 'otplib'
 import { bearer, createInkwellClient, type Schemas } from '../index.js'
 

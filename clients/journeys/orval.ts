@@ -1,6 +1,6 @@
 // A consumer's journey through orval's fetch client (../orval/inkwell.ts, `--client fetch`, otherwise its
 // defaults): `tsx clients/journeys/orval.ts <base URL> <username>` prints what it saw as JSON.
-// test/sdk-generators.test.ts type-checks it under `strict` and runs it against a real server.
+// test/openapi/sdk-generators.test.ts type-checks it under `strict` and runs it against a real server.
 import { adminListUsers, createPost, createToken, type ErrorResponse, getMe, likePost, listPosts, type Post, register } from '../orval/inkwell.js'
 
 const [baseUrl = 'http://127.0.0.1:3000', username = 'ada'] = process.argv.slice(2)

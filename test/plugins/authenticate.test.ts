@@ -1,8 +1,11 @@
 import { createHmac } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { eq } from 'drizzle-orm'
 import t from 'tap'
-import { b64url, build, CREDENTIALS_401, isCredentials401, loginAs, PASSWORD, signAccess, TEST_SECRET } from '../helper.js'
+import { b64url, build, CREDENTIALS_401, isCredentials401, isError, loginAs, PASSWORD, signAccess, TEST_SECRET, type TestUser } from '../helper.js'
+
+const unix = () => Math.floor(Date.now() / 1000)
 
 const now = () => Math.floor(Date.now() / 1000)
 
@@ -203,4 +206,73 @@ t.test('the access token carries the contract claims, signed HS256 with the UTF-
   t.equal(payload.exp - payload.iat, 120, 'ACCESS_TOKEN_TTL sets the lifetime')
   t.equal(createHmac('sha256', Buffer.from(TEST_SECRET, 'utf8')).update(`${h}.${p}`).digest('base64url'), s,
     'HMAC-SHA256 over the UTF-8 bytes of JWT_SECRET reproduces the signature')
+})
+
+t.test('the user id in an access token is canonical decimal: any other spelling of the right id is refused', async (t) => {
+  const app = await build(t)
+  const user = await loginAs(app)
+  const { sid } = JSON.parse(Buffer.from(user.access.split('.')[1]!, 'base64url').toString())
+  const access = (sub: string) => ({ authorization: `Bearer ${signAccess({ sub, sid, type: 'access', iat: unix(), exp: unix() + 600 })}` })
+  t.equal((await app.inject({ url: '/users/me', headers: access(String(user.id)) })).statusCode, 200, 'control: the id as the server writes it')
+  for (const sub of [`0${user.id}`, ` ${user.id}`, `${user.id} `, `+${user.id}`, `${user.id}.0`, `${user.id}e0`, `0x${user.id.toString(16)}`, `${user.id}\n`]) {
+    t.ok(isCredentials401(await app.inject({ url: '/users/me', headers: access(sub) })), `sub ${JSON.stringify(sub)}: the one 401`)
+  }
+})
+
+t.test('each refusal of a guard names its reason in `code`', async (t) => {
+  const app = await build(t, { REQUIRE_VERIFIED_EMAIL: 'true' })
+  app.get('/t/staff', { preHandler: app.requireRole('moderator', 'admin') }, async () => ({ ok: true }))
+  app.get('/t/manage', { preHandler: app.requirePermission('post:edit_any', 'user:manage') }, async () => ({ ok: true }))
+  app.get('/t/active', { preHandler: app.requireActiveUser }, async (request) => ({ id: request.user?.id }))
+  const verified = async (u: TestUser) => {
+    await app.db.transaction((tx) => tx.q.update(app.db.t.users).set({ emailVerified: true }).where(eq(app.db.t.users.id, u.id)))
+    return u
+  }
+  const user = await verified(await loginAs(app))
+  const mod = await verified(await loginAs(app, 'moderator'))
+  const admin = await verified(await loginAs(app, 'admin'))
+  const unverified = await loginAs(app, 'admin')
+  const idle = await verified(await loginAs(app, 'admin', { active: false }))
+  const get = (url: string, u: TestUser) => app.inject({ url, headers: u.auth })
+  const refused = async (url: string, u: TestUser, message: string, code: string, what: string) => {
+    const res = await get(url, u)
+    isError(t, res, 403, 'Forbidden', message, what)
+    t.equal(res.json().code, code, `${what}: code ${code}`)
+  }
+
+  await refused('/t/staff', user, 'Requires role: moderator or admin', 'ROLE_REQUIRED', 'a user on a staff route')
+  await refused('/t/manage', mod, 'Requires permission: user:manage', 'PERMISSION_REQUIRED', 'a moderator: the first permission it lacks')
+  await refused('/t/manage', user, 'Requires permission: post:edit_any', 'PERMISSION_REQUIRED', 'a user lacks both: the first is named')
+  await refused('/t/active', idle, 'Inactive account', 'INACTIVE_ACCOUNT', 'an inactive admin')
+  await refused('/t/active', unverified, 'Email not verified', 'EMAIL_NOT_VERIFIED', 'an unverified admin, with REQUIRE_VERIFIED_EMAIL')
+  await refused('/t/staff', unverified, 'Email not verified', 'EMAIL_NOT_VERIFIED', 'before the role is looked at')
+  t.same((await get('/t/active', user)).json(), { id: user.id }, 'a verified active user passes')
+  t.same((await get('/t/manage', admin)).json(), { ok: true }, 'an admin has every permission')
+  t.same((await get('/t/staff', mod)).json(), { ok: true }, 'a moderator is staff')
+})
+
+t.test('an access token whose sid is not a string is the one 401, never a 500', async (t) => {
+  const app = await build(t)
+  const user = await loginAs(app)
+  for (const sid of [true, 12345, {}, ['x'], null]) {
+    const token = signAccess({ sub: String(user.id), sid, type: 'access', iat: unix(), exp: unix() + 600 })
+    t.ok(isCredentials401(await app.inject({ url: '/users/me', headers: { authorization: `Bearer ${token}` } })), `sid ${JSON.stringify(sid)}: the one 401`)
+  }
+})
+
+t.test('under a prefix guard, a route\'s own preHandler still runs, after it', async (t) => {
+  const app = await build(t)
+  const order: string[] = []
+  await app.register(async (scope) => {
+    scope.protect(scope.requireActiveUser)
+    scope.get('/strict', { preHandler: scope.requireRole('admin') }, async () => ({ ok: true }))
+    scope.get('/traced', { preHandler: [async () => { order.push('own') }] }, async () => ({ order }))
+  }, { prefix: '/t' })
+  const user = await loginAs(app)
+  const admin = await loginAs(app, 'admin')
+  isError(t, await app.inject({ url: '/t/strict', headers: user.auth }), 403, 'Forbidden', 'Requires role: admin', 'the route\'s own, stricter guard')
+  t.same((await app.inject({ url: '/t/strict', headers: admin.auth })).json(), { ok: true }, 'an admin passes both')
+  t.ok(isCredentials401(await app.inject({ url: '/t/traced' })), 'the prefix guard first: anonymous never reaches the route\'s own hook')
+  t.same(order, [], 'which did not run')
+  t.same((await app.inject({ url: '/t/traced', headers: user.auth })).json(), { order: ['own'] }, 'with a token, it runs')
 })

@@ -4,7 +4,7 @@ import t, { type Test } from 'tap'
 import adminRoutes from '../../routes/admin/index.js'
 import type { App } from '../../src/app.js'
 import { createPost } from '../../src/domain/posts.js'
-import { build, countRows, isCredentials401, isError, isIsoUtc, login, loginAs, type TestUser, unknownProperty } from '../helper.js'
+import { badRequest, build, countRows, inactive, injectWriteFailure, isError, isIsoUtc, login, loginAs, type TestUser, the401, unknownProperty } from '../helper.js'
 
 const ADMIN_VIEW_KEYS = ['avatar_url', 'bio', 'created_at', 'email', 'email_verified', 'id', 'is_active', 'permissions', 'role', 'updated_at', 'username']
 const AUDIT_KEYS = ['action', 'actor_id', 'created_at', 'details', 'id', 'ip', 'target_id', 'target_type']
@@ -15,19 +15,12 @@ const LAST_ADMIN_DELETE = 'Cannot delete the last active admin'
 const MODERATOR_PERMISSIONS = ['post:create', 'post:delete_any', 'post:delete_own', 'post:edit_any', 'post:edit_own', 'post:like']
 
 
-const badRequest = (t: Test, res: LightMyRequestResponse, message: string, what: string) =>
-  isError(t, res, 400, 'Bad Request', message, what)
 const notAdmin = (t: Test, res: LightMyRequestResponse, what: string) =>
   isError(t, res, 403, 'Forbidden', 'Requires role: admin', what)
-const inactive = (t: Test, res: LightMyRequestResponse, what: string) =>
-  isError(t, res, 403, 'Forbidden', 'Inactive account', what)
 const userNotFound = (t: Test, res: LightMyRequestResponse, what: string) =>
   isError(t, res, 404, 'Not Found', 'User not found', what)
 const conflict = (t: Test, res: LightMyRequestResponse, message: string, what: string) =>
   isError(t, res, 409, 'Conflict', message, what)
-function the401 (t: Test, res: LightMyRequestResponse, what: string) {
-  if (!t.ok(isCredentials401(res), `${what}: the one 401`)) t.comment(res.statusCode, res.body)
-}
 
 /** The who, what and whom of an audit entry. */
 const pick = (e: { actor_id: number, action: string, target_id: number }) => ({ actor_id: e.actor_id, action: e.action, target_id: e.target_id })
@@ -517,4 +510,51 @@ t.test('a route added under the admin plugin with no hook of its own is still ad
     notAdmin(t, await app.inject({ ...request, headers: mod.auth }), `${route.method} ${route.url}, a moderator`)
   }
   t.equal(await countRows(app, app.db.t.users, eq(app.db.t.users.id, admin.id)), 1, 'and the admin they aimed at is still there')
+})
+
+t.test('an admin deletion whose audit entry cannot be written deletes nothing', async (t) => {
+  const app = await build(t)
+  const admin = await loginAs(app, 'admin')
+  const victim = await loginAs(app)
+  t.equal((await app.inject({ method: 'POST', url: '/posts', headers: victim.auth, payload: { title: 'kept', content: 'kept' } })).statusCode, 201)
+  const undo = await injectWriteFailure(app, 'audit_log', 'INSERT')
+  const res = await app.inject({ method: 'DELETE', url: `/admin/users/${victim.id}`, headers: admin.auth })
+  t.equal(res.statusCode, 500, 'the failed audit fails the request')
+  t.same(res.json(), { statusCode: 500, error: 'Internal Server Error', message: 'Internal Server Error' }, 'and says nothing more')
+  t.equal(await countRows(app, app.db.t.users, eq(app.db.t.users.id, victim.id)), 1, 'the user is still there')
+  t.equal(await countRows(app, app.db.t.posts, eq(app.db.t.posts.authorId, victim.id)), 1, 'with their post')
+  t.equal((await app.inject({ url: '/users/me', headers: victim.auth })).statusCode, 200, 'and their session')
+  await undo()
+  t.equal((await app.inject({ method: 'DELETE', url: `/admin/users/${victim.id}`, headers: admin.auth })).statusCode, 204, 'with the audit back, the deletion goes through')
+  t.equal(await countRows(app, app.db.t.users, eq(app.db.t.users.id, victim.id)), 0, 'the user is gone')
+  t.equal(await countRows(app, app.db.t.posts, eq(app.db.t.posts.authorId, victim.id)), 0, 'with their post')
+  const [entry] = (await app.inject({ url: '/admin/audit?limit=1', headers: admin.auth })).json().items
+  t.same([entry.action, entry.actor_id, entry.target_id], ['user.delete', admin.id, victim.id], 'and the audit says who deleted whom')
+})
+
+t.test('with TRUST_PROXY off, the audit records the peer, never an X-Forwarded-For a client sends', async (t) => {
+  const app = await build(t)
+  const admin = await loginAs(app, 'admin')
+  const user = await loginAs(app)
+  t.equal((await app.inject({
+    method: 'PATCH', url: `/admin/users/${user.id}`, headers: { ...admin.auth, 'x-forwarded-for': '203.0.113.9' }, payload: { role: 'moderator' }
+  })).statusCode, 200)
+  const [entry] = (await app.inject({ url: '/admin/audit?limit=1', headers: admin.auth })).json().items
+  t.equal(entry.ip, '127.0.0.1', 'the TCP peer, not the forged header')
+})
+
+t.test('an admin PATCH that changes nothing writes nothing: no update, no audit entry', async (t) => {
+  const app = await build(t)
+  const admin = await loginAs(app, 'admin')
+  const user = await loginAs(app, 'moderator')
+  const row = async () => (await app.inject({ url: '/admin/users?limit=100', headers: admin.auth })).json().items
+    .find((u: { id: number }) => u.id === user.id)
+  const before = await row()
+  await new Promise((resolve) => setTimeout(resolve, 1100)) // updated_at has whole seconds on SQLite
+  const res = await app.inject({ method: 'PATCH', url: `/admin/users/${user.id}`, headers: admin.auth, payload: { role: 'moderator', is_active: true } })
+  t.equal(res.statusCode, 200)
+  t.same(res.json(), before, 'the answer is the user as they were')
+  t.equal((await row()).updated_at, before.updated_at, 'updated_at did not move')
+  t.equal((await app.inject({ url: '/admin/audit', headers: admin.auth })).json().total, 0, 'and the audit log is empty')
+  t.equal((await app.inject({ url: '/users/me', headers: user.auth })).statusCode, 200, 'the user\'s session lives on')
 })

@@ -664,3 +664,12 @@ tap.test('no response body carries a password or a password hash', async (t) => 
     body.includes('$argon2') || /password_?hash/i.test(body) || [...passwords].some((p) => body.includes(p)))
   t.strictSame(leaks, [], 'none')
 })
+
+tap.test('a refused login is its own 401: another message, code INVALID_LOGIN, and WWW-Authenticate', async (t) => {
+  const app = await build(t)
+  const user = await loginAs(app)
+  const res = await app.inject({ method: 'POST', url: '/auth/token', payload: { username: user.username, password: 'not the password' } })
+  isError(t, res, 401, 'Incorrect username or password', 'INVALID_LOGIN', 'a wrong password: 401 Incorrect username or password')
+  t.equal(res.json().code, 'INVALID_LOGIN')
+  t.equal(res.headers['www-authenticate'], 'Bearer')
+})

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { STATUS_CODES } from 'node:http'
@@ -10,7 +10,7 @@ import sharp from 'sharp'
 import t, { type Test } from 'tap'
 import type { App } from '../../src/app.js'
 import { UPLOADS_IN_ALL } from '../../routes/users/avatar.js'
-import { build, injectWriteFailure, isCredentials401, loginAs, PASSWORD, setActive, type TestUser } from '../helper.js'
+import { build, injectWriteFailure, isCredentials401, loginAs, PASSWORD, setActive, type TestUser, updateUserRow } from '../helper.js'
 import { parseExposition, valueOf } from '../support/prometheus.js'
 
 const MAX_BYTES = 5 * 1024 * 1024
@@ -512,4 +512,19 @@ t.test('the OpenAPI document describes the upload', async (t) => {
   const del = doc.paths['/users/me/avatar'].delete
   t.equal(del.operationId, 'deleteMyAvatar')
   t.same(Object.keys(del.responses).sort(), ['204', '401', '403'])
+})
+
+t.test('a hostile avatar name in the database never points a removal or a download outside the uploads folder', async (t) => {
+  const app = await build(t)
+  const user = await loginAs(app)
+  const outside = join(app.uploadsDir, '..', 'precious.webp')
+  mkdirSync(app.uploadsDir, { recursive: true })
+  writeFileSync(outside, 'not an avatar')
+  for (const hostile of ['../precious.webp', '/etc/passwd', '..%2Fprecious.webp', 'precious.webp']) {
+    await updateUserRow(app, user.id, { avatar: hostile })
+    t.equal((await app.inject({ method: 'DELETE', url: '/users/me/avatar', headers: user.auth })).statusCode, 204, `${hostile}: the removal answers 204`)
+    t.ok(existsSync(outside), `${hostile}: the file outside the uploads folder is untouched`)
+    t.equal((await app.inject({ url: '/users/me', headers: user.auth })).json().avatar_url, null, `${hostile}: the row no longer names it`)
+  }
+  t.equal((await app.inject({ url: '/avatars/..%2Fprecious.webp' })).statusCode, 404, 'and it is never served')
 })

@@ -1,19 +1,12 @@
 import type BetterSqlite from 'better-sqlite3'
 import { eq } from 'drizzle-orm'
 import type { LightMyRequestResponse } from 'fastify'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import type { App } from '../../src/app.js'
 import { sqliteClientOf } from '../../src/db/sqlite/engine.js'
 import { createPost } from '../../src/domain/posts.js'
-import { build, countRows, isCredentials401, isError, loginAs, setActive, type TestUser } from '../helper.js'
+import { build, countRows, inactive, isError, loginAs, postNotFound, setActive, type TestUser, the401 } from '../helper.js'
 
-const postNotFound = (t: Test, res: LightMyRequestResponse, what: string) =>
-  isError(t, res, 404, 'Not Found', 'Post not found', what)
-const inactive = (t: Test, res: LightMyRequestResponse, what: string) =>
-  isError(t, res, 403, 'Forbidden', 'Inactive account', what)
-function the401 (t: Test, res: LightMyRequestResponse, what: string) {
-  if (!t.ok(isCredentials401(res), `${what}: the one 401`)) t.comment(res.statusCode, res.body)
-}
 
 const like = (app: App, id: number | string, user?: TestUser) =>
   app.inject({ method: 'PUT', url: `/posts/${id}/like`, headers: user?.auth ?? {} })
@@ -223,4 +216,20 @@ t.test('a page of posts with `liked` and `like_count` costs a constant number of
     userPages.push(executed.length)
   }
   t.equal(userPages[0], userPages[1], `/users/{id}/posts too: ${userPages.join(', ')}`)
+})
+
+t.test('`liked` on a user\'s posts is the viewer\'s, not the author\'s', async (t) => {
+  const app = await build(t)
+  const author = await loginAs(app)
+  const viewer = await loginAs(app)
+  const ids: number[] = []
+  for (const title of ['one', 'two', 'three']) {
+    ids.push((await app.inject({ method: 'POST', url: '/posts', headers: author.auth, payload: { title, content: 'x' } })).json().id)
+  }
+  t.equal((await app.inject({ method: 'PUT', url: `/posts/${ids[1]}/like`, headers: viewer.auth })).statusCode, 204, 'the viewer likes the second')
+  t.equal((await app.inject({ method: 'PUT', url: `/posts/${ids[0]}/like`, headers: author.auth })).statusCode, 204, 'the author likes the first')
+  const liked = async (who: typeof author) => Object.fromEntries(((await app.inject({ url: `/users/${author.id}/posts`, headers: who.auth })).json().items as Array<{ id: number, liked: boolean }>)
+    .map((p) => [p.id, p.liked]))
+  t.same(await liked(viewer), { [ids[0]!]: false, [ids[1]!]: true, [ids[2]!]: false }, 'the viewer sees their own like')
+  t.same(await liked(author), { [ids[0]!]: true, [ids[1]!]: false, [ids[2]!]: false }, 'the author sees theirs')
 })

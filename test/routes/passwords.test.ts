@@ -76,3 +76,15 @@ t.test('a hash of the password as typed (before preparation) still logs in, and 
   t.equal((await login(app, username, 'legacy pass phrase')).statusCode, 200, 'so ordinary spaces now log in too')
   t.equal((await login(app, username, 'legacy passphrase')).statusCode, 401, 'and a wrong password still does not')
 })
+
+t.test('passwords: stored as argon2id with OWASP\'s parameters; a damaged hash verifies nothing; 8-character common passwords are common', async (t) => {
+  const app = await build(t)
+  const res = await app.inject({ method: 'POST', url: '/auth/register', payload: { email: 'argon@example.com', username: 'argon_user', password: PASSWORD } })
+  t.equal(res.statusCode, 201)
+  const [row] = await app.db.q.select({ hash: app.db.t.users.passwordHash }).from(app.db.t.users).where(eq(app.db.t.users.id, res.json().id))
+  t.match(row!.hash, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/, 'argon2id, m=19456 KiB, t=2, p=1')
+  t.same(await checkPassword('not-a-hash', PASSWORD), { valid: false, rehash: false }, 'a damaged hash: invalid, not an exception')
+  t.same(await checkPassword('$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$', PASSWORD), { valid: false, rehash: false }, 'nor a truncated one')
+  const common = await app.inject({ method: 'POST', url: '/auth/register', payload: { email: 'common@example.com', username: 'common_user', password: 'password' } })
+  isError(t, common, 400, 'Bad Request', 'This password is too common; choose another one', '"password", exactly 8 characters')
+})

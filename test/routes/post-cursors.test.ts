@@ -6,7 +6,7 @@ import t, { type Test } from 'tap'
 import type { App } from '../../src/app.js'
 import { createCursors } from '../../src/domain/pagination.js'
 import { createPost, deletePost, likePost } from '../../src/domain/posts.js'
-import { build, isError, loginAs, TEST_SECRET, type TestUser } from '../helper.js'
+import { badRequest, build, loginAs, TEST_SECRET, type TestUser } from '../helper.js'
 
 interface PageBody {
   items: Array<{ id: number, liked?: boolean, author: { id: number } }>
@@ -49,8 +49,6 @@ async function walk (t: Test, app: App, url: string, who?: TestUser, between?: (
   return pages
 }
 
-const badRequest = (t: Test, res: LightMyRequestResponse, message: string, what: string) =>
-  isError(t, res, 400, 'Bad Request', message, what)
 const NOT_ISSUED = 'querystring/cursor is not a cursor this list issued'
 
 interface World { app: App, alice: TestUser, bob: TestUser, carol: TestUser, all: number[], alices: number[] }

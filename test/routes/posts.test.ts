@@ -3,7 +3,7 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import type { App } from '../../src/app.js'
 import { createPost } from '../../src/domain/posts.js'
-import { build, countRows, isCredentials401, isError, isIsoUtc, loginAs, PASSWORD, setActive, type TestUser, unknownProperty } from '../helper.js'
+import { badRequest, build, countRows, inactive, isError, isIsoUtc, loginAs, PASSWORD, postNotFound, setActive, type TestUser, the401, unknownProperty } from '../helper.js'
 
 const POST_KEYS = ['author', 'content', 'created_at', 'id', 'like_count', 'title', 'updated_at']
 const POST_KEYS_WITH_LIKED = [...POST_KEYS, 'liked'].sort()
@@ -14,18 +14,9 @@ const BAD_JSON = 'Body is not valid JSON'
 
 
 
-const badRequest = (t: Test, res: LightMyRequestResponse, message: string, what: string) =>
-  isError(t, res, 400, 'Bad Request', message, what)
-const inactive = (t: Test, res: LightMyRequestResponse, what: string) =>
-  isError(t, res, 403, 'Forbidden', 'Inactive account', what)
 const notYourPost = (t: Test, res: LightMyRequestResponse, what: string) =>
   isError(t, res, 403, 'Forbidden', 'Not your post', what)
-const postNotFound = (t: Test, res: LightMyRequestResponse, what: string) =>
-  isError(t, res, 404, 'Not Found', 'Post not found', what)
 
-function the401 (t: Test, res: LightMyRequestResponse, what: string) {
-  if (!t.ok(isCredentials401(res), `${what}: the one 401`)) t.comment(res.statusCode, res.body)
-}
 
 const auth = (user?: TestUser) => (user === undefined ? {} : user.auth)
 /** A test user's bearer header, or raw headers as given (for broken tokens). */
@@ -543,4 +534,18 @@ t.test('DELETE /users/me removes the user\'s posts and likes, and the counts fol
   t.equal(list.total, 2)
   isError(t, await api.get(`/users/${dave.id}/posts`), 404, 'Not Found', 'User not found', 'dave\'s posts: his user is gone')
   the401(t, await api.create(dave, { title: 'Ghost', content: 'x' }), 'dave\'s token no longer writes')
+})
+
+t.test('someone else\'s post: the 403 carries its code, NOT_OWNER, for edits and deletions alike', async (t) => {
+  const app = await build(t)
+  const author = await loginAs(app)
+  const other = await loginAs(app)
+  const id = (await app.inject({ method: 'POST', url: '/posts', headers: author.auth, payload: { title: 'mine', content: 'mine' } })).json().id
+  for (const method of ['PATCH', 'DELETE'] as const) {
+    const res = await app.inject({ method, url: `/posts/${id}`, headers: other.auth, ...(method === 'PATCH' ? { payload: { title: 'theirs' } } : {}) })
+    isError(t, res, 403, 'Forbidden', 'Not your post', method)
+    t.equal(res.json().code, 'NOT_OWNER', `${method}: code NOT_OWNER`)
+  }
+  const post = (await app.inject({ url: `/posts/${id}` })).json()
+  t.equal(post.title, 'mine', 'the post is unchanged')
 })

@@ -6,7 +6,7 @@ import type { App } from '../../src/app.js'
 import { createUser } from '../../src/domain/users.js'
 import { sql } from 'drizzle-orm'
 import { build, login, PASSWORD, sqlRows, tableNames } from '../helper.js'
-import { resolve, sample, type Schema } from '../openapi-sample.js'
+import { resolve, sample, type Schema } from '../support/openapi-sample.js'
 
 // Every operation of the published document gets the same barrage, built from its own schemas:
 // a route added tomorrow is attacked without anyone writing a line here.

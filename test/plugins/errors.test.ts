@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream'
 import t from 'tap'
-import { build, loginAs, PASSWORD } from './helper.js'
+import { build, loginAs, PASSWORD } from '../helper.js'
 
 const shape = (statusCode: number, error: string) => ({ statusCode, error, message: String })
 

@@ -5,12 +5,12 @@
 // EXPLAIN (FORMAT JSON) of the statement's generic plan (test/support/query-plans.ts): every read of a
 // growing table goes through an index with an index condition, never a Seq Scan or a whole index.
 import t, { type Test } from 'tap'
-import type { App } from '../src/app.js'
-import { createPost, likePost } from '../src/domain/posts.js'
-import { build, login, loginAs, PASSWORD, type TestUser } from './helper.js'
+import type { App } from '../../src/app.js'
+import { createPost, likePost } from '../../src/domain/posts.js'
+import { build, login, loginAs, PASSWORD, type TestUser } from '../helper.js'
 import {
   describeNode, describePlan, planSteps, postgresIndexes, postgresPlanOf, searchesIndex, sqlitePlanOf as planOf, type IndexInfo, type PlanStep
-} from './support/query-plans.js'
+} from '../support/query-plans.js'
 
 /** Records the SQL of every statement the database runs while `fn` runs, prepared ones included. */
 async function statementsRunBy (app: App, fn: () => Promise<unknown>): Promise<string[]> {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { MemoryRateCounter } from '../src/domain/rate-counter.js'
+import { MemoryRateCounter } from '../../src/domain/rate-counter.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 

@@ -3,11 +3,11 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import type { App } from '../src/app.js'
+import type { App } from '../../src/app.js'
 import { sql } from 'drizzle-orm'
-import { createPost, deletePost } from '../src/domain/posts.js'
-import { migrationsRoot } from '../src/paths.js'
-import { build, countRows, loginAs, PASSWORD, sqlRows, sqlRun, type TestUser } from './helper.js'
+import { createPost, deletePost } from '../../src/domain/posts.js'
+import { migrationsRoot } from '../../src/paths.js'
+import { build, countRows, loginAs, PASSWORD, sqlRows, sqlRun, type TestUser } from '../helper.js'
 
 const counter = async (app: App) =>
   Number((await sqlRows<{ n: number }>(app, sql`select n from row_counts where name = 'posts'`))[0]?.n)

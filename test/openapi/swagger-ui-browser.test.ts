@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import t from 'tap'
-import { build } from './helper.js'
+import { build } from '../helper.js'
 
 // Debian's chromium (`apt-get install chromium`; .ci/run installs it). No Playwright browser download.
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'

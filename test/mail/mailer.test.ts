@@ -6,12 +6,12 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { simpleParser, type AddressObject } from 'mailparser'
 import t from 'tap'
-import { reply, smtpServer } from './support/smtp.js'
-import { createMailer, type MailerOptions, type MailLogger } from '../src/mail/mailer.js'
-import { projectRoot } from '../src/paths.js'
+import { reply, smtpServer } from '../support/smtp.js'
+import { createMailer, type MailerOptions, type MailLogger } from '../../src/mail/mailer.js'
+import { projectRoot } from '../../src/paths.js'
 import {
   confirmEmailChange, describeDuration, emailChangedNotice, escapeHtml, maskEmail, passwordReset, verifyEmail
-} from '../src/mail/templates.js'
+} from '../../src/mail/templates.js'
 
 interface Teardown { teardown: (fn: () => unknown) => void }
 

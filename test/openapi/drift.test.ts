@@ -2,9 +2,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { buildApp } from '../src/app.js'
-import { loadConfig } from '../src/config.js'
-import { projectRoot } from '../src/paths.js'
+import { buildApp } from '../../src/app.js'
+import { loadConfig } from '../../src/config.js'
+import { projectRoot } from '../../src/paths.js'
 
 /** JSON pointers where two documents differ, so a failure names what changed. */
 function differences (a: unknown, b: unknown, at = ''): string[] {

@@ -4,9 +4,9 @@ import type { AddressInfo } from 'node:net'
 import { join, relative } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { generate, GENERATORS, OFFLINE_ENV } from '../scripts/generate-clients.js'
-import { projectRoot } from '../src/paths.js'
-import { build, CREDENTIALS_401 } from './helper.js'
+import { generate, GENERATORS, OFFLINE_ENV } from '../../scripts/generate-clients.js'
+import { projectRoot } from '../../src/paths.js'
+import { build, CREDENTIALS_401 } from '../helper.js'
 
 // Each generator makes its client from the committed openapi.json, with its defaults, into a fresh
 // folder (no generated code is committed); each client is type-checked under `strict` together with a

@@ -4,9 +4,9 @@ import Ajv2020 from 'ajv/dist/2020.js'
 import addFormats from 'ajv-formats'
 import type { LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
-import { projectRoot } from '../src/paths.js'
-import { build, isCredentials401, loginAs } from './helper.js'
-import { sample, type Schema } from './openapi-sample.js'
+import { projectRoot } from '../../src/paths.js'
+import { build, isCredentials401, loginAs } from '../helper.js'
+import { sample, type Schema } from '../support/openapi-sample.js'
 
 interface Operation {
   operationId?: string
@@ -184,4 +184,13 @@ t.test('Swagger UI is served at /docs', async (t) => {
   t.equal(res.statusCode, 200)
   t.match(res.headers['content-type'], /text\/html/)
   t.match(res.body, /swagger-ui/i)
+})
+
+t.test('the document says what each guard requires, as the guards say it', async (t) => {
+  const app = await build(t)
+  const doc = (await app.inject({ url: '/docs/json' })).json()
+  t.equal(doc.paths['/admin/users'].get.description, '**Requires** role `admin`, an active account.', 'an admin route')
+  t.match(doc.paths['/posts/{id}'].patch.description, /\*\*Requires\*\* permission `post:edit_own`, an active account\.$/, 'a permission route')
+  t.match(doc.paths['/users/me/password'].put.description ?? '', /\*\*Requires\*\* an active account\.$/, 'an active-user route')
+  t.equal(doc.paths['/users/me'].get.description?.includes('**Requires**') ?? false, false, 'a route any logged-in user may call requires nothing more')
 })

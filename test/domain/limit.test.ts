@@ -1,5 +1,5 @@
 import t from 'tap'
-import { concurrencyLimit } from '../src/domain/limit.js'
+import { concurrencyLimit } from '../../src/domain/limit.js'
 
 t.test('a concurrency limit runs at most its slots at once, the rest in the order they asked', async (t) => {
   const limited = concurrencyLimit(1)

@@ -1,8 +1,8 @@
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
-import { bearer, createInkwellClient } from '../clients/index.js'
-import { build } from './helper.js'
-import { linkOf, smtpServer, waitForMail } from './support/smtp.js'
+import { bearer, createInkwellClient } from '../../clients/index.js'
+import { build } from '../helper.js'
+import { linkOf, smtpServer, waitForMail } from '../support/smtp.js'
 
 const CREDENTIALS_401 = {
   statusCode: 401, error: 'Unauthorized', message: 'Could not validate credentials', code: 'INVALID_CREDENTIALS'
