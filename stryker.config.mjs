@@ -47,6 +47,7 @@ export default {
     'plugins/auth.ts', // guards, bearer parsing, claims checks
     'plugins/tokens.ts', // token pairs, refresh rotation, logout
     'src/domain/sessions.ts', // sessions, refresh-token spending and reuse detection
+    'src/domain/ids.ts', // random ids and the hashes stored of secret tokens
     'src/domain/passwords.ts', // argon2id parameters, OpaqueString preparation, password rules
     'src/domain/login-throttle.ts', // the failed-login throttle (in memory)
     'src/domain/login.ts', // the login and re-authentication flows: reservation, dummy hash, second factor, sessions

@@ -3,8 +3,9 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import { createSigner, createVerifier } from 'fast-jwt'
 import fp from 'fastify-plugin'
 import type { Database } from '../src/db/index.js'
+import { newId } from '../src/domain/ids.js'
 import {
-  type ClientInfo, createSession, newId, recordRefreshToken, revokeAllSessions,
+  type ClientInfo, createSession, recordRefreshToken, revokeAllSessions,
   revokeSessionOfToken, spendRefreshToken
 } from '../src/domain/sessions.js'
 import type { NewSession } from '../src/domain/login.js'

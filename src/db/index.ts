@@ -7,7 +7,6 @@ export type { Database, Engine, PostRow, Query, Tables, UserRow } from './databa
 export { ROLES, type Role } from '../policy.js'
 export { engineOf }
 
-
 /** The one place the engine is chosen: from DATABASE_URL, once, at start-up. */
 export function openDatabase (databaseUrl: string, options: PostgresOptions): Database {
   return engineOf(databaseUrl) === 'postgres' ? openPostgres(databaseUrl, options) : openSqlite(databaseUrl)

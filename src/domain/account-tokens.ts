@@ -1,7 +1,7 @@
 import { and, eq, inArray, lte } from 'drizzle-orm'
 import type { Database } from '../db/index.js'
 import type { TokenPurpose } from '../db/purposes.js'
-import { newId, tokenHash, unixNow } from './sessions.js'
+import { newId, tokenHash, unixNow } from './ids.js'
 
 /** 256 random bits, base64url: what a mailed link carries. Only its SHA-256 is stored. */
 const TOKEN_BYTES = 32

@@ -1,18 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto'
 import { and, count, desc, eq, gt, inArray, isNull, lt, sql } from 'drizzle-orm'
 import type { Database } from '../db/index.js'
+import { newId, tokenHash, unixNow } from './ids.js'
 import { toPage, type PageRequest } from './pagination.js'
 import type { CurrentUser } from './users.js'
-
-export const unixNow = () => Math.floor(Date.now() / 1000)
-
-export function newId (bytes = 16): string {
-  return randomBytes(bytes).toString('base64url')
-}
-
-export function tokenHash (token: string): string {
-  return createHash('sha256').update(token).digest('base64url')
-}
 
 /** Who logged in from where, as the user will see it in their list of sessions. */
 export interface ClientInfo { ip: string | null, userAgent: string | null }

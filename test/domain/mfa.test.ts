@@ -8,7 +8,7 @@ import { MFA_TOKEN_TTL, createMfaChallenge, reserveMfaAttempt, spendMfaChallenge
 import { normalizeRecoveryCode, spendRecoveryCode } from '../../src/domain/mfa/recovery-codes.js'
 import { mfaKeys } from '../../src/domain/mfa/secrets.js'
 import { disableTotp, startTotp, verifyTotp } from '../../src/domain/mfa/totp.js'
-import { unixNow } from '../../src/domain/sessions.js'
+import { unixNow } from '../../src/domain/ids.js'
 import { build, isError, loginAs, PASSWORD, TEST_SECRET } from '../helper.js'
 import { enableTotp, mfaGrant, mfaToken, totpCode } from '../support/mfa.js'
 

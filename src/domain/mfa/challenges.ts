@@ -1,6 +1,6 @@
 import { and, eq, gt, lt, sql } from 'drizzle-orm'
 import type { Database } from '../../db/index.js'
-import { newId, tokenHash, unixNow } from '../sessions.js'
+import { newId, tokenHash, unixNow } from '../ids.js'
 
 /** How long the `mfa_token` of a login's first step lives, and how many wrong codes it survives. */
 export const MFA_TOKEN_TTL = 5 * 60

@@ -8,7 +8,7 @@ import type { Database } from '../../db/index.js'
 import { recordAudit, type AuditContext } from '../audit.js'
 import { errors } from '../errors.js'
 import { toPage, type PageRequest } from '../pagination.js'
-import { unixNow } from '../sessions.js'
+import { unixNow } from '../ids.js'
 
 /** Where passkeys are valid: the relying party's id (a domain) and the exact origin pages come from. */
 export interface RelyingParty { id: string, origin: string, name: string }

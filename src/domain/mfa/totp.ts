@@ -3,7 +3,7 @@ import { generateSecret, generateURI, verify } from 'otplib'
 import type { Database } from '../../db/index.js'
 import { recordAudit, type AuditContext } from '../audit.js'
 import { errors } from '../errors.js'
-import { unixNow } from '../sessions.js'
+import { unixNow } from '../ids.js'
 import { replaceRecoveryCodes } from './recovery-codes.js'
 import type { MfaKeys } from './secrets.js'
 
