@@ -45,7 +45,7 @@ export default {
   incrementalFile: 'reports/stryker-incremental.json',
   mutate: [
     'plugins/auth.ts', // guards, bearer parsing, claims checks
-    'plugins/tokens.ts', // token pairs, refresh rotation, logout
+    'src/domain/tokens.ts', // token pairs, refresh rotation, logout
     'src/domain/sessions.ts', // sessions, refresh-token spending and reuse detection
     'src/domain/ids.ts', // random ids and the hashes stored of secret tokens
     'src/domain/passwords.ts', // argon2id parameters, OpaqueString preparation, password rules

@@ -57,19 +57,10 @@ declare module 'fastify' {
   }
 }
 
-const CREDENTIALS_MESSAGE = 'Could not validate credentials'
-
-/** The one 401 of the API: every way a token can fail ends here, with the same bytes. */
-export function credentialsError () {
-  return Object.assign(httpErrors.unauthorized(CREDENTIALS_MESSAGE), {
-    code: 'INVALID_CREDENTIALS',
-    headers: { 'www-authenticate': 'Bearer' }
-  })
-}
 
 /** The caller on a route guarded by `authenticate` or stronger; the 401 if a guard was forgotten. */
 export function userOf (request: FastifyRequest): CurrentUser {
-  if (!request.user) throw credentialsError()
+  if (!request.user) throw errors.invalidCredentials()
   return request.user
 }
 
@@ -130,7 +121,7 @@ async function authPlugin (app: FastifyInstance) {
     const user = await resolveUser(request)
     if (user === undefined) {
       request.log.info({ hasAuthorization: request.headers.authorization !== undefined }, 'authentication refused')
-      throw credentialsError()
+      throw errors.invalidCredentials()
     }
     request.user = user
     return user

@@ -5,7 +5,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { imageProcessingLoad } from '../src/domain/avatars.js'
 import type { LoginOutcome } from '../src/domain/login.js'
 import { passwordHashingLoad } from '../src/domain/passwords.js'
-import { bearerToken, credentialsError } from './auth.js'
+import { bearerToken } from './auth.js'
+import { errors } from '../src/domain/errors.js'
 
 const LOGIN_OUTCOMES = [
   'success',
@@ -120,7 +121,7 @@ async function metricsPlugin (app: FastifyInstance) {
     // For operators, not API clients: absent from the OpenAPI document.
     schema: { hide: true },
     onRequest: async (request) => {
-      if (!bearerMatches(request, expected)) throw credentialsError()
+      if (!bearerMatches(request, expected)) throw errors.invalidCredentials()
     }
   }, async (_request, reply) => {
     reply.header('cache-control', 'no-store').type(registry.contentType)

@@ -2,7 +2,8 @@ import rateLimit from '@fastify/rate-limit'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { AuthenticationResponseJSON } from '@simplewebauthn/server'
-import { credentialsError, userOf } from '../../plugins/auth.js'
+import { userOf } from '../../plugins/auth.js'
+import { errors } from '../../src/domain/errors.js'
 import { clientOf } from '../../plugins/login.js'
 import { LogoutBody, PasswordResetConfirm, PasswordResetRequest, TokenPair, TokenRequest, VerifyEmailBody } from '../../schemas/auth.js'
 import { errorResponse, ref } from '../../schemas/common.js'
@@ -133,7 +134,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const userId = await verifyPasskeyLogin(app.db, app.relyingParty, request.body.response as unknown as AuthenticationResponseJSON)
     if (userId === undefined) {
       request.log.info('passkey login refused')
-      throw credentialsError()
+      throw errors.invalidCredentials()
     }
     return await app.login.withPasskey(userId, clientOf(request))
   })

@@ -34,6 +34,8 @@ export class DomainError extends Error {
 
 /** The catalogue: every refusal of the domain, built in one place each. */
 export const errors = {
+  /** The one 401 of the API: every way a token (or its session, or its user) can fail ends here, with the same bytes. */
+  invalidCredentials: () => new DomainError('unauthenticated', 'INVALID_CREDENTIALS', 'Could not validate credentials'),
   userNotFound: () => new DomainError('not_found', 'USER_NOT_FOUND', 'User not found'),
   postNotFound: () => new DomainError('not_found', 'POST_NOT_FOUND', 'Post not found'),
   sessionNotFound: () => new DomainError('not_found', 'SESSION_NOT_FOUND', 'Session not found'),
