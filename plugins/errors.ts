@@ -24,6 +24,9 @@ const STATUS_OF_KIND: Record<DomainErrorKind, number> = {
   invalid: 400, unauthenticated: 401, forbidden: 403, not_found: 404, conflict: 409, too_large: 413, unsupported: 415, throttled: 429
 }
 
+/** Answers that may come while the client is still sending the body they refuse. */
+const REFUSES_BODY = new Set([400, 413, 415])
+
 /** The HTTP status of a domain refusal. */
 export const statusOf = (err: DomainError): number => STATUS_OF_KIND[err.kind]
 
@@ -35,9 +38,6 @@ function sendDomainError (err: DomainError, request: FastifyRequest, reply: Fast
   if (err.retryAfter !== undefined) reply.header('retry-after', String(err.retryAfter))
   return reply.code(status).send({ ...body(status, err.message, err.code), ...err.extra })
 }
-
-/** Answers that may come while the client is still sending the body they refuse. */
-const REFUSES_BODY = new Set([400, 413, 415])
 
 // A refused body is still read, and thrown away, up to these bounds, as nginx's lingering close does.
 const LINGER_BYTES = 64 * 1024 * 1024

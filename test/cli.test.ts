@@ -83,11 +83,19 @@ t.test('migrate, then create-user while another connection holds the database op
   t.match(noValue.stderr, /--password/, 'and the message names --password')
   t.equal(findUser.get('novalue'), undefined, 'and no user is created')
 
-  const [sameEmail, sameUsername, weak] = await Promise.all([
+  const [sameEmail, sameUsername, weak, badEmail, shortName] = await Promise.all([
     cli(file, 'create-user', '--email', 'root@example.com', '--username', 'other', '--password', password),
     cli(file, 'create-user', '--email', 'other@example.com', '--username', 'ROOT', '--password', password),
-    cli(file, 'create-user', '--email', 'weak@example.com', '--username', 'weak', '--password', 'password123')
+    cli(file, 'create-user', '--email', 'weak@example.com', '--username', 'weak', '--password', 'password123'),
+    cli(file, 'create-user', '--email', 'not-an-address', '--username', 'bademail', '--password', password),
+    cli(file, 'create-user', '--email', 'short@example.com', '--username', 'ab', '--password', password)
   ])
+  // The API's own registration schema decides, in the words its 400 would use, naming the flag.
+  t.equal(badEmail.code, 2, 'an address that is not one: exit 2')
+  t.equal(badEmail.stderr.trim(), '--email must match format "email"', 'the schema\'s words, naming --email')
+  t.equal(shortName.code, 2, 'a two-letter username: exit 2')
+  t.equal(shortName.stderr.trim(), '--username must NOT have fewer than 3 characters', 'the schema\'s bound, naming --username')
+  t.equal(findUser.get('bademail') ?? findUser.get('ab'), undefined, 'and no user is created')
   t.not(sameEmail.code, 0, 'a duplicate email: non-zero exit')
   t.match(sameEmail.stderr, /Email already registered/, 'with a message')
   t.not(sameUsername.code, 0, 'a duplicate username, in another case: non-zero exit')
@@ -95,7 +103,7 @@ t.test('migrate, then create-user while another connection holds the database op
   t.not(weak.code, 0, 'a common password: non-zero exit')
   t.match(weak.stderr, /too common/, 'with a message')
   // (A missing option value is reported by node:util parseArgs with its stack trace; not checked here.)
-  for (const [name, out] of Object.entries({ sameEmail, sameUsername, weak, badRole, noPassword, noEmail })) {
+  for (const [name, out] of Object.entries({ sameEmail, sameUsername, weak, badRole, noPassword, noEmail, badEmail, shortName })) {
     t.notMatch(out.stderr, /\n\s+at /, `${name}: a message, no stack trace`)
   }
   t.equal(count(server, 'SELECT count(*) AS n FROM users'), 1, 'only the one user exists')
