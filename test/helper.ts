@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs'
+import { STATUS_CODES } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { count, eq, sql, type SQL } from 'drizzle-orm'
@@ -107,23 +108,36 @@ export function isCredentials401 (res: LightMyRequestResponse): boolean {
 export const isIsoUtc = (value: unknown) =>
   typeof value === 'string' && value.endsWith('Z') && new Date(value).toISOString() === value
 
-/** The one error shape, with exactly this status, reason phrase and message (a `code` may be added). */
-export function isError (t: Test, res: LightMyRequestResponse, status: number, error: string, message: string, what: string) {
+/**
+ * The one error shape, as JSON: exactly `{statusCode, error, message}` plus an optional string `code`,
+ * with this status and its reason phrase, this message (or one that matches), and this code when one
+ * is given.
+ */
+export function isError (t: Test, res: LightMyRequestResponse, status: number, message: string | RegExp, what: string, code?: string) {
   t.equal(res.statusCode, status, `${what}: ${status}`)
-  const body = res.json()
-  t.equal(body.message, message, `${what}: message "${message}"`)
-  t.equal(body.error, error, `${what}: error "${error}"`)
+  t.match(String(res.headers['content-type']), /^application\/json/, `${what}: JSON`)
+  let body: Record<string, unknown> = {}
+  try {
+    body = res.json()
+  } catch {
+    t.fail(`${what}: the body is JSON (got ${res.body.slice(0, 200)})`)
+  }
+  if (typeof message === 'string') t.equal(body.message, message, `${what}: message "${message}"`)
+  else t.match(body.message, message, `${what}: message ${message}`)
+  t.equal(body.error, STATUS_CODES[status], `${what}: error "${STATUS_CODES[status]}"`)
   t.equal(body.statusCode, status, `${what}: statusCode in the body`)
   t.same(Object.keys(body).filter((k) => !['statusCode', 'error', 'message', 'code'].includes(k)), [],
     `${what}: nothing but the error shape`)
+  if (code !== undefined) t.equal(body.code, code, `${what}: code ${code}`)
+  else t.ok(body.code === undefined || typeof body.code === 'string', `${what}: a code, if any, is a string`)
 }
 
 export const badRequest = (t: Test, res: LightMyRequestResponse, message: string, what: string) =>
-  isError(t, res, 400, 'Bad Request', message, what)
+  isError(t, res, 400, message, what)
 export const inactive = (t: Test, res: LightMyRequestResponse, what: string) =>
-  isError(t, res, 403, 'Forbidden', 'Inactive account', what)
+  isError(t, res, 403, 'Inactive account', what)
 export const postNotFound = (t: Test, res: LightMyRequestResponse, what: string) =>
-  isError(t, res, 404, 'Not Found', 'Post not found', what)
+  isError(t, res, 404, 'Post not found', what)
 
 /** The one 401 of every token failure; on a failure the comment shows what came instead. */
 export function the401 (t: Test, res: LightMyRequestResponse, what: string) {

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { STATUS_CODES } from 'node:http'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { deflateSync, crc32 } from 'node:zlib'
@@ -11,7 +10,7 @@ import sharp from 'sharp'
 import t, { type Test } from 'tap'
 import type { App } from '../../src/app.js'
 import { UPLOADS_IN_ALL } from '../../routes/users/avatar.js'
-import { build, injectWriteFailure, isCredentials401, loginAs, PASSWORD, setActive, type TestUser, updateUserRow } from '../helper.js'
+import { build, injectWriteFailure, isCredentials401, isError, loginAs, PASSWORD, setActive, type TestUser, updateUserRow } from '../helper.js'
 import { parseExposition, valueOf } from '../support/prometheus.js'
 
 const MAX_BYTES = 5 * 1024 * 1024
@@ -88,12 +87,6 @@ function pngBomb (width: number, height: number): Buffer {
   ])
 }
 
-function isError (t: Test, res: LightMyRequestResponse, status: number, message: string, code: string, what: string) {
-  t.equal(res.statusCode, status, `${what}: ${status}`)
-  t.same(res.json(), { statusCode: status, error: STATUS_CODES[status], message, code }, `${what}: ${message}`)
-  t.same(Object.keys(res.json()).sort(), ['code', 'error', 'message', 'statusCode'], `${what}: the error shape`)
-}
-
 /**
  * An upload that succeeded, checked where it lands: the answer is the caller's private view naming a
  * new random .webp, /users/me names the same file, the file is in UPLOADS_DIR and is a 256×256 WebP,
@@ -145,7 +138,7 @@ t.test('each accepted format becomes a 256×256 WebP, served as an image with lo
 
     if (previous !== undefined) {
       const gone = await app.inject({ url: previous })
-      isError(t, gone, 404, 'Avatar not found', 'AVATAR_NOT_FOUND', `${format}: the replaced avatar`)
+      isError(t, gone, 404, 'Avatar not found', `${format}: the replaced avatar`, 'AVATAR_NOT_FOUND')
     }
     previous = body.avatar_url
   }
@@ -174,7 +167,7 @@ t.test('what is not an acceptable image is a 415, and nothing is stored', async 
     ['a truncated GIF', (await image('gif')).subarray(0, 300), {}, UNREADABLE, 'INVALID_IMAGE']
   ]
   for (const [what, data, file, message, code] of cases) {
-    isError(t, await upload(app, alice.auth, data, file), 415, message, code, what)
+    isError(t, await upload(app, alice.auth, data, file), 415, message, what, code)
   }
 
   const elsewhere = multipart([{ name: 'bio', data: 'hello' }])
@@ -182,7 +175,7 @@ t.test('what is not an acceptable image is a 415, and nothing is stored', async 
   t.equal(patch.statusCode, 415, 'multipart is parsed on the avatar route only: elsewhere it stays a 415')
 
   const json = await app.inject({ method: 'PUT', url: '/users/me/avatar', headers: alice.auth, payload: { file: 'x' } })
-  isError(t, json, 415, 'Send the file as multipart/form-data, in the field "file"', 'NOT_MULTIPART', 'a JSON body')
+  isError(t, json, 415, 'Send the file as multipart/form-data, in the field "file"', 'a JSON body', 'NOT_MULTIPART')
 
   t.equal((await me(app, alice)).avatar_url, kept, 'the previous avatar is kept')
   t.same(filesIn(app), [fileOf(kept)], 'no new file, no temporary file')
@@ -204,14 +197,14 @@ t.test('a multipart body of the wrong shape is a 400, never a 500', async (t) =>
     ['no part at all', []]
   ]
   for (const [what, parts] of shapes) {
-    isError(t, await put(multipart(parts)), 400, WRONG_PARTS, 'INVALID_MULTIPART', what)
+    isError(t, await put(multipart(parts)), 400, WRONG_PARTS, what, 'INVALID_MULTIPART')
   }
 
   const cut = multipart([{ name: 'file', filename: 'a.png', data: png }])
   const truncated = await put({ payload: cut.payload.subarray(0, 150), headers: cut.headers })
-  isError(t, truncated, 400, 'Malformed multipart/form-data body', 'MALFORMED_MULTIPART', 'a body cut short')
+  isError(t, truncated, 400, 'Malformed multipart/form-data body', 'a body cut short', 'MALFORMED_MULTIPART')
   const noBoundary = await put({ payload: cut.payload, headers: { 'content-type': 'multipart/form-data' } })
-  isError(t, noBoundary, 400, 'Malformed multipart/form-data body', 'MALFORMED_MULTIPART', 'no boundary')
+  isError(t, noBoundary, 400, 'Malformed multipart/form-data body', 'no boundary', 'MALFORMED_MULTIPART')
   t.same(filesIn(app), [], 'nothing stored')
 })
 
@@ -222,13 +215,13 @@ t.test('the 5 MB limit is a 413, enforced while the file streams in', async (t) 
   const jpegStart = Buffer.from([0xff, 0xd8, 0xff, 0xe0])
 
   const over = Buffer.concat([jpegStart, Buffer.alloc(MAX_BYTES + 1 - jpegStart.length)])
-  isError(t, await upload(app, alice.auth, over), 413, 'The file is larger than 5 MB', 'FILE_TOO_LARGE', 'one byte over 5 MiB')
+  isError(t, await upload(app, alice.auth, over), 413, 'The file is larger than 5 MB', 'one byte over 5 MiB', 'FILE_TOO_LARGE')
   const big = Buffer.concat([jpegStart, randomBytes(8 * 1024 * 1024)])
-  isError(t, await upload(app, alice.auth, big), 413, 'The file is larger than 5 MB', 'FILE_TOO_LARGE', '8 MiB')
+  isError(t, await upload(app, alice.auth, big), 413, 'The file is larger than 5 MB', '8 MiB', 'FILE_TOO_LARGE')
 
   // Exactly at the limit the size is fine, and the content is judged (here: junk after a JPEG header).
   const atLimit = Buffer.concat([jpegStart, Buffer.alloc(MAX_BYTES - jpegStart.length)])
-  isError(t, await upload(app, alice.auth, atLimit), 415, UNREADABLE, 'INVALID_IMAGE', 'exactly 5 MiB is not a 413: the content is judged')
+  isError(t, await upload(app, alice.auth, atLimit), 415, UNREADABLE, 'exactly 5 MiB is not a 413: the content is judged', 'INVALID_IMAGE')
 
   t.equal((await me(app, alice)).avatar_url, kept, 'the previous avatar is kept')
   t.same(filesIn(app), [fileOf(kept)], 'no new file')
@@ -286,10 +279,9 @@ t.test('a decompression bomb is refused before it is decoded', async (t) => {
   t.ok(bomb.length < 100_000, `the bomb is small on the wire (${bomb.length} bytes for 400 megapixels)`)
   const started = Date.now()
   const res = await upload(app, alice.auth, bomb, { filename: 'bomb.png', type: 'image/png' })
-  isError(t, res, 413, 'The image is too large: at most 50 megapixels (width × height)', 'IMAGE_TOO_MANY_PIXELS', '20000×20000 PNG')
+  isError(t, res, 413, 'The image is too large: at most 50 megapixels (width × height)', '20000×20000 PNG', 'IMAGE_TOO_MANY_PIXELS')
   t.comment(`refused in ${Date.now() - started} ms`)
-  isError(t, await upload(app, alice.auth, pngBomb(100_000, 600)), 413,
-    'The image is too large: at most 50 megapixels (width × height)', 'IMAGE_TOO_MANY_PIXELS', '100000×600 PNG')
+  isError(t, await upload(app, alice.auth, pngBomb(100_000, 600)), 413, 'The image is too large: at most 50 megapixels (width × height)', '100000×600 PNG', 'IMAGE_TOO_MANY_PIXELS')
   t.same(filesIn(app), [], 'nothing stored')
 
   await stored(t, app, alice, await upload(app, alice.auth, await image('png', 8000, 2)), 'an extreme but small strip is fine')
@@ -408,7 +400,7 @@ t.test('uploads in flight are capped, per user and in all: past a cap 429 or 503
   t.equal(ok + busy.length, users.length, `eight users at once: every answer a 200 or a 503 (${storm.map((r) => r.statusCode).join(',')})`)
   t.equal(ok, UPLOADS_IN_ALL, `${UPLOADS_IN_ALL} read at once, no more (${ok} succeeded)`)
   t.equal(busy.length, users.length - UPLOADS_IN_ALL, 'the rest are refused before their body is read')
-  for (const r of busy) isError(t, r, 503, 'Too many uploads in progress; try again shortly', 'UPLOADS_BUSY', 'past the global cap')
+  for (const r of busy) isError(t, r, 503, 'Too many uploads in progress; try again shortly', 'past the global cap', 'UPLOADS_BUSY')
   t.ok(busy.every(retryAfter), 'each with Retry-After: 1')
   t.equal(await refusals(app, 'avatar_uploads_in_all'), busy.length, 'each 503 counted in the metrics')
 
@@ -422,7 +414,7 @@ t.test('uploads in flight are capped, per user and in all: past a cap 429 or 503
   t.same(filesIn(app).filter((f) => f === fileOf(current)), [fileOf(current)], 'and that file is stored')
   t.equal(won + refused.length, 3, `a user's three parallel uploads: 200 or 429 (${race.map((r) => r.statusCode).join(',')})`)
   t.ok(won >= 1 && refused.length >= 1, 'one goes through, a parallel one is refused')
-  for (const r of refused) isError(t, r, 429, 'An upload of yours is in progress; try again when it is done', 'UPLOAD_IN_PROGRESS', 'past the per-user cap')
+  for (const r of refused) isError(t, r, 429, 'An upload of yours is in progress; try again when it is done', 'past the per-user cap', 'UPLOAD_IN_PROGRESS')
   t.ok(refused.every(retryAfter), 'with Retry-After: 1')
   t.equal(await refusals(app, 'avatar_upload_per_user'), refused.length, 'each 429 counted in the metrics')
 
@@ -517,8 +509,7 @@ t.test('/avatars serves stored avatars only: no listing, no dot files, no way ou
     t.match(res.json(), { statusCode: res.statusCode, error: String, message: String }, `${url}: in the error shape`)
     t.notOk(res.body.includes('SQLite') || res.body.includes('root:'), `${url}: nothing of the file`)
   }
-  isError(t, await app.inject({ url: '/avatars/0123456789abcdef0123456789abcdef.webp' }), 404,
-    'Avatar not found', 'AVATAR_NOT_FOUND', 'an unknown avatar')
+  isError(t, await app.inject({ url: '/avatars/0123456789abcdef0123456789abcdef.webp' }), 404, 'Avatar not found', 'an unknown avatar', 'AVATAR_NOT_FOUND')
 })
 
 t.test('the OpenAPI document describes the upload', async (t) => {

@@ -62,9 +62,9 @@ t.test('PUT and DELETE /posts/{id}/like', async (t) => {
   await t.test('404 on a missing post, 400 on a bad id', async (t) => {
     postNotFound(t, await like(app, 999999, alice), 'PUT on a missing post')
     postNotFound(t, await unlike(app, 999999, alice), 'DELETE on a missing post')
-    isError(t, await like(app, 'abc', alice), 400, 'Bad Request', 'params/id must be integer', 'PUT /posts/abc/like')
-    isError(t, await unlike(app, '0', alice), 400, 'Bad Request', 'params/id must be >= 1', 'DELETE /posts/0/like')
-    isError(t, await like(app, '1e400', alice), 400, 'Bad Request', 'params/id must be integer', 'PUT /posts/1e400/like')
+    isError(t, await like(app, 'abc', alice), 400, 'params/id must be integer', 'PUT /posts/abc/like')
+    isError(t, await unlike(app, '0', alice), 400, 'params/id must be >= 1', 'DELETE /posts/0/like')
+    isError(t, await like(app, '1e400', alice), 400, 'params/id must be integer', 'PUT /posts/1e400/like')
     t.equal(await countRows(app, app.db.t.likes), 0, 'no like row was written')
   })
 

@@ -15,7 +15,7 @@ const BAD_JSON = 'Body is not valid JSON'
 
 
 const notYourPost = (t: Test, res: LightMyRequestResponse, what: string) =>
-  isError(t, res, 403, 'Forbidden', 'Not your post', what)
+  isError(t, res, 403, 'Not your post', what)
 
 
 const auth = (user?: TestUser) => (user === undefined ? {} : user.auth)
@@ -354,8 +354,8 @@ t.test('GET /posts and GET /users/{id}/posts: pages, newest first', async (t) =>
     t.equal(none.statusCode, 200, 'a user without posts: 200')
     t.same(none.json(), { items: [], total: 0, skip: 0, limit: 20, has_more: false, next_cursor: null })
 
-    isError(t, await api.get('/users/999999/posts'), 404, 'Not Found', 'User not found', 'unknown user')
-    isError(t, await api.get('/users/999999/posts', alice), 404, 'Not Found', 'User not found', 'unknown user, logged in')
+    isError(t, await api.get('/users/999999/posts'), 404, 'User not found', 'unknown user')
+    isError(t, await api.get('/users/999999/posts', alice), 404, 'User not found', 'unknown user, logged in')
     badRequest(t, await api.get('/users/abc/posts'), 'params/id must be integer', '/users/abc/posts')
     badRequest(t, await api.get('/users/0/posts'), 'params/id must be >= 1', '/users/0/posts')
   })
@@ -532,7 +532,7 @@ t.test('DELETE /users/me removes the user\'s posts and likes, and the counts fol
   const list = (await api.get('/posts')).json()
   t.same(list.items.map((p: { id: number }) => p.id), [franks, erins], 'the list no longer shows dave\'s posts')
   t.equal(list.total, 2)
-  isError(t, await api.get(`/users/${dave.id}/posts`), 404, 'Not Found', 'User not found', 'dave\'s posts: his user is gone')
+  isError(t, await api.get(`/users/${dave.id}/posts`), 404, 'User not found', 'dave\'s posts: his user is gone')
   the401(t, await api.create(dave, { title: 'Ghost', content: 'x' }), 'dave\'s token no longer writes')
 })
 
@@ -543,7 +543,7 @@ t.test('someone else\'s post: the 403 carries its code, NOT_OWNER, for edits and
   const id = (await app.inject({ method: 'POST', url: '/posts', headers: author.auth, payload: { title: 'mine', content: 'mine' } })).json().id
   for (const method of ['PATCH', 'DELETE'] as const) {
     const res = await app.inject({ method, url: `/posts/${id}`, headers: other.auth, ...(method === 'PATCH' ? { payload: { title: 'theirs' } } : {}) })
-    isError(t, res, 403, 'Forbidden', 'Not your post', method)
+    isError(t, res, 403, 'Not your post', method)
     t.equal(res.json().code, 'NOT_OWNER', `${method}: code NOT_OWNER`)
   }
   const post = (await app.inject({ url: `/posts/${id}` })).json()
