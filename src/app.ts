@@ -3,6 +3,7 @@ import sensible from '@fastify/sensible'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyRequest } from 'fastify'
 import type { DestinationStream } from 'pino'
+import authRateLimit from '../plugins/auth-rate-limit.js'
 import authPlugin from '../plugins/auth.js'
 import configPlugin from '../plugins/config.js'
 import countersPlugin from '../plugins/counters.js'
@@ -126,7 +127,12 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
   await app.register(uploadsPlugin)
 
   await app.register(healthRoutes)
-  await app.register(authRoutes, { prefix: '/auth' })
+  // /auth/* and the pages its mailed links open are under one rate limit: one budget per client.
+  await app.register(async (linked) => {
+    await linked.register(authRateLimit)
+    await linked.register(authRoutes, { prefix: '/auth' })
+    await linked.register(pagesRoutes)
+  })
   await app.register(usersRoutes, { prefix: '/users' })
   await app.register(accountRoutes, { prefix: '/users' })
   await app.register(sessionsRoutes, { prefix: '/users' })
@@ -134,7 +140,6 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
   await app.register(avatarRoutes, { prefix: '/users' })
   await app.register(postsRoutes, { prefix: '/posts' })
   await app.register(adminRoutes, { prefix: '/admin' })
-  await app.register(pagesRoutes)
 
   return app
 }

@@ -1,4 +1,3 @@
-import rateLimit from '@fastify/rate-limit'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { AuthenticationResponseJSON } from '@simplewebauthn/server'
@@ -17,14 +16,6 @@ import { followResetLink, followVerifyLink } from './links.js'
 const AUTH_BODY_LIMIT = 16 * 1024
 
 const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { authRateLimit } = app.config
-  // Encapsulated here, so it throttles /auth/* and nothing else; counted in Redis when there is one.
-  await app.register(rateLimit, {
-    max: authRateLimit,
-    timeWindow: 60_000,
-    onExceeded: () => app.metrics.refused('auth_rate_limit'),
-    ...(app.redis !== null && { redis: app.redis, nameSpace: `${app.config.redisKeyPrefix}rate-limit:` })
-  })
   app.addHook('onRoute', (route) => { route.bodyLimit ??= AUTH_BODY_LIMIT })
 
   const tooMany = errorResponse('Too many requests; `Retry-After` says when to try again')

@@ -4,7 +4,7 @@ import { hashPassword } from '../../src/domain/passwords.js'
 import { assertAcceptablePassword } from '../../src/domain/users.js'
 
 // What following a mailed link does, whether the link's token arrives as JSON at /auth/* or from the
-// minimal pages at /verify-email and /reset-password (routes/pages.ts): written once for both.
+// minimal pages at /verify-email and /reset-password (routes/pages): written once for both.
 
 /** Spends a verification or e-mail-change link; an e-mail change also notifies the old address. */
 export async function followVerifyLink (app: FastifyInstance, request: FastifyRequest, token: string): Promise<void> {

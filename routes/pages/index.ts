@@ -1,4 +1,3 @@
-import rateLimit from '@fastify/rate-limit'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { FastifyReply } from 'fastify'
@@ -34,14 +33,6 @@ const hidden = (token: string) => `<input type="hidden" name="token" value="${es
 const INCOMPLETE = 'This link is incomplete: open the whole link from the mail, or ask for a new one.'
 
 const pagesRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  // The same budget as /auth/*: the POSTs spend tokens and hash passwords.
-  await app.register(rateLimit, {
-    max: app.config.authRateLimit,
-    timeWindow: 60_000,
-    onExceeded: () => app.metrics.refused('auth_rate_limit'),
-    ...(app.redis !== null && { redis: app.redis, nameSpace: `${app.config.redisKeyPrefix}rate-limit:` })
-  })
-
   /** A refusal of the domain (an invalid link, a rejected password, an address taken meanwhile) as a page; anything else goes on to the error handler. */
   async function orRefusal (reply: FastifyReply, work: () => Promise<FastifyReply>, again = '') {
     try {

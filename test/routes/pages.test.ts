@@ -90,3 +90,17 @@ t.test('a link without its token, or with a hostile one, is a page that shows no
   const paths = Object.keys((await app.inject({ url: '/docs/json' })).json().paths)
   t.notOk(paths.includes('/verify-email') || paths.includes('/reset-password'), 'the API document lists the JSON routes only')
 })
+
+t.test('the pages spend the /auth rate limit\'s budget: one count per client for both', async (t) => {
+  const app = await build(t, { AUTH_RATE_LIMIT: '3' })
+  const spent = [
+    (await app.inject({ method: 'POST', url: '/auth/verify-email', payload: { token: 'unknown' } })).statusCode,
+    (await form(app, '/verify-email', { token: 'unknown' })).statusCode,
+    (await app.inject({ url: '/reset-password?token=unknown' })).statusCode
+  ]
+  t.same(spent, [400, 400, 200], 'three requests, at /auth and at the pages')
+  const page = await app.inject({ url: '/verify-email?token=unknown' })
+  t.equal(page.statusCode, 429, 'the fourth, at a page: over the one budget')
+  t.equal((await app.inject({ method: 'POST', url: '/auth/password-reset', payload: { email: 'ada@example.com' } })).statusCode, 429, 'and at /auth too')
+  t.ok(Number(page.headers['retry-after']) > 0, 'with Retry-After')
+})
