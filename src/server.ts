@@ -3,24 +3,23 @@ import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
 import { StartupError } from './startup.js'
 
-let config
-try {
-  config = loadConfig()
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err
+/**
+ * What the operator fixes in the environment (an invalid variable; a database or Redis that cannot be
+ * reached or used) ends start-up with one line naming the variable, no stack; anything else is thrown.
+ */
+function exitOnOperatorError (err: unknown): never {
+  if (!(err instanceof ConfigError || err instanceof StartupError)) throw err
   console.error(err.message)
   process.exit(1)
 }
 
-let app
+let config
 try {
-  app = await buildApp(config)
+  config = loadConfig()
 } catch (err) {
-  // A database or Redis that cannot be reached or used: one line naming the variable, no stack.
-  if (!(err instanceof StartupError)) throw err
-  console.error(err.message)
-  process.exit(1)
+  exitOnOperatorError(err)
 }
+const app = await buildApp(config).catch(exitOnOperatorError)
 if (config.generatedSecretFile !== undefined) {
   app.log.warn(`JWT_SECRET is not set: using a generated development secret kept in ${config.generatedSecretFile}`)
 }
