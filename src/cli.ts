@@ -2,9 +2,10 @@ import { parseArgs } from 'node:util'
 import { bodyProblem } from '../plugins/validation.js'
 import { RegisterBody } from '../schemas/users.js'
 import { loadConfig } from './config.js'
-import { migrateDatabase, openDatabase, ROLES, type Role } from './db/index.js'
+import { migrateDatabase, openDatabase } from './db/index.js'
 import { isDomainError } from './domain/errors.js'
 import { createUser } from './domain/users.js'
+import { ROLES, type Role } from './policy.js'
 import { redactUrl, StartupError } from './startup.js'
 
 const USAGE = `Usage: npm run cli -- <command>

@@ -9,7 +9,7 @@ import type { LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
 import { buildApp, type App, type BuildOptions } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
-import type { Role } from '../src/db/index.js'
+import type { Role } from '../src/policy.js'
 import { createUser } from '../src/domain/users.js'
 import { testDatabase, testRedis } from './support/services.js'
 

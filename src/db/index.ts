@@ -4,7 +4,6 @@ import { migratePostgres, openPostgres, type PostgresOptions } from './postgres/
 import { migrateSqlite, openSqlite } from './sqlite/engine.js'
 
 export type { Database, Engine, PostRow, Query, Tables, UserRow } from './database.js'
-export { ROLES, type Role } from '../policy.js'
 export { engineOf }
 
 /** The one place the engine is chosen: from DATABASE_URL, once, at start-up. */

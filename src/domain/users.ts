@@ -1,12 +1,12 @@
 import { and, count, desc, eq, ne, sql } from 'drizzle-orm'
-import type { Database, Role, UserRow } from '../db/index.js'
+import type { Database, UserRow } from '../db/index.js'
 import { voidAccountTokens } from './account-tokens.js'
 import { recordAudit, type AuditContext } from './audit.js'
 import { errors } from './errors.js'
 import { mfaSummary } from './mfa/summary.js'
 import { toPage, type PageRequest } from './pagination.js'
 import { hashPassword, passwordProblem } from './passwords.js'
-import { ROLE_PERMISSIONS } from '../policy.js'
+import { ROLE_PERMISSIONS, type Role } from '../policy.js'
 import { revokeAllSessions } from './sessions.js'
 
 export interface NewUser {

@@ -4,8 +4,6 @@ import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'driz
 import { ROLES } from '../../policy.js'
 import { TOKEN_PURPOSES } from '../purposes.js'
 
-export { ROLES, type Role } from '../../policy.js'
-
 export const users = sqliteTable('users', {
   id: integer('id').primaryKey({ autoIncrement: true }),
   // Stored lower-cased, so the plain unique index is case-insensitive.
