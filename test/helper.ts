@@ -12,6 +12,7 @@ import { loadConfig } from '../src/config.js'
 import type { Role } from '../src/policy.js'
 import { createUser } from '../src/domain/users.js'
 import { testDatabase, testRedis } from './support/services.js'
+import { smtpServer, type Inbox } from './support/smtp.js'
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-0123456789'
 
@@ -40,6 +41,16 @@ export async function build (t: Teardown, env: Record<string, string> = {}, opti
   const app = await buildApp(config, options.logStream === undefined ? { logger: false, ...options } : options)
   t.teardown(() => app.close())
   return app
+}
+
+/**
+ * An app whose mail goes over SMTP to a real server (a fresh one, or `inbox`), retried after 50 and
+ * 100 ms and given up after 500 ms, so the mail flows can be followed from the mails received.
+ */
+export async function buildWithMail (t: Teardown, env: Record<string, string> = {}, inbox?: Inbox): Promise<{ app: App, inbox: Inbox }> {
+  const box = inbox ?? await smtpServer(t)
+  const app = await build(t, { SMTP_URL: `smtp://127.0.0.1:${box.port}`, ...env }, { mail: { retryDelaysMs: [50, 100], timeoutMs: 500 } })
+  return { app, inbox: box }
 }
 
 export const PASSWORD = 'a perfectly fine passphrase'

@@ -4,17 +4,13 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { simpleParser } from 'mailparser'
 import t, { type Test } from 'tap'
 import type { App } from '../../src/app.js'
-import { build, isCredentials401, isError, login, loginAs, PASSWORD } from '../helper.js'
+import { build, buildWithMail, isCredentials401, isError, login, loginAs, PASSWORD } from '../helper.js'
 import { linkOf, reply, smtpServer, waitForMail, type Inbox } from '../support/smtp.js'
 
 const APP_URL = 'https://app.inkwell.test'
 const NEW_PASSWORD = 'a freshly chosen passphrase'
 
-async function withMail (t: Test, env: Record<string, string> = {}, inbox?: Inbox): Promise<{ app: App, inbox: Inbox }> {
-  const box = inbox ?? await smtpServer(t)
-  const app = await build(t, { SMTP_URL: `smtp://127.0.0.1:${box.port}`, APP_URL, ...env }, { mail: { retryDelaysMs: [50, 100], timeoutMs: 500 } })
-  return { app, inbox: box }
-}
+const withMail = (t: Test, env: Record<string, string> = {}, inbox?: Inbox) => buildWithMail(t, { APP_URL, ...env }, inbox)
 
 let n = 0
 async function register (app: App, inbox: Inbox) {

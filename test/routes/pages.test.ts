@@ -2,17 +2,13 @@
 // newcomer would: the link from a mail a real SMTP server received, its GET page, then the form's POST.
 import t, { type Test } from 'tap'
 import type { App } from '../../src/app.js'
-import { build, login, PASSWORD } from '../helper.js'
-import { linkOf, smtpServer, waitForMail, type Inbox } from '../support/smtp.js'
+import { build, buildWithMail, login, PASSWORD } from '../helper.js'
+import { linkOf, waitForMail } from '../support/smtp.js'
 
 const NEW_PASSWORD = 'a freshly chosen passphrase'
 
-async function withMail (t: Test): Promise<{ app: App, inbox: Inbox }> {
-  const inbox = await smtpServer(t)
-  // No APP_URL: links point at this server, as on a newcomer's machine.
-  const app = await build(t, { SMTP_URL: `smtp://127.0.0.1:${inbox.port}` }, { mail: { retryDelaysMs: [50, 100], timeoutMs: 500 } })
-  return { app, inbox }
-}
+// No APP_URL: links point at this server, as on a newcomer's machine.
+const withMail = (t: Test) => buildWithMail(t)
 
 const form = (app: App, url: string, fields: Record<string, string>) => app.inject({
   method: 'POST', url, payload: new URLSearchParams(fields).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' }
