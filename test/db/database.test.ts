@@ -1,12 +1,12 @@
 // The Database each engine gives the domain (src/db/database.ts), the same cases on each: on SQLite, and
 // with TEST_ENGINE=postgres on PostgreSQL. What differs between the engines stays behind this interface.
+import { setTimeout as sleep } from 'node:timers/promises'
 import { eq } from 'drizzle-orm'
 import t from 'tap'
 import { createPost } from '../../src/domain/posts.js'
 import { build, countRows, loginAs } from '../helper.js'
 import { TEST_ENGINE } from '../support/services.js'
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const now = () => new Date().toISOString()
 
 t.test('a transaction commits what it wrote and returns what its work returned', async (t) => {

@@ -5,8 +5,6 @@ import { eq } from 'drizzle-orm'
 import t from 'tap'
 import { b64url, build, CREDENTIALS_401, isCredentials401, isError, loginAs, PASSWORD, signAccess, TEST_SECRET, type TestUser } from '../helper.js'
 
-const unix = () => Math.floor(Date.now() / 1000)
-
 const now = () => Math.floor(Date.now() / 1000)
 
 function hmacToken (header: object, payload: object, alg: 'sha256' | 'sha384' | 'sha512' = 'sha256', key = TEST_SECRET) {
@@ -212,7 +210,7 @@ t.test('the user id in an access token is canonical decimal: any other spelling 
   const app = await build(t)
   const user = await loginAs(app)
   const { sid } = JSON.parse(Buffer.from(user.access.split('.')[1]!, 'base64url').toString())
-  const access = (sub: string) => ({ authorization: `Bearer ${signAccess({ sub, sid, type: 'access', iat: unix(), exp: unix() + 600 })}` })
+  const access = (sub: string) => ({ authorization: `Bearer ${signAccess({ sub, sid, type: 'access', iat: now(), exp: now() + 600 })}` })
   t.equal((await app.inject({ url: '/users/me', headers: access(String(user.id)) })).statusCode, 200, 'control: the id as the server writes it')
   for (const sub of [`0${user.id}`, ` ${user.id}`, `${user.id} `, `+${user.id}`, `${user.id}.0`, `${user.id}e0`, `0x${user.id.toString(16)}`, `${user.id}\n`]) {
     t.ok(isCredentials401(await app.inject({ url: '/users/me', headers: access(sub) })), `sub ${JSON.stringify(sub)}: the one 401`)
@@ -255,7 +253,7 @@ t.test('an access token whose sid is not a string is the one 401, never a 500', 
   const app = await build(t)
   const user = await loginAs(app)
   for (const sid of [true, 12345, {}, ['x'], null]) {
-    const token = signAccess({ sub: String(user.id), sid, type: 'access', iat: unix(), exp: unix() + 600 })
+    const token = signAccess({ sub: String(user.id), sid, type: 'access', iat: now(), exp: now() + 600 })
     t.ok(isCredentials401(await app.inject({ url: '/users/me', headers: { authorization: `Bearer ${token}` } })), `sid ${JSON.stringify(sid)}: the one 401`)
   }
 })
