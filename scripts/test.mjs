@@ -32,7 +32,61 @@ const KEPT = join('.tap', 'coverage-runs')
 // Per run: no report and no gate (half the engines is not the suite); the merged report gates below.
 const perRunCoverage = coverage ? ['--coverage-report=none', '--statements=0', '--branches=0', '--functions=0', '--lines=0'] : []
 
-/** Runs tap on `files` with `env`; resolves with its counts and exit code. */
+/**
+ * Reads tap's TAP stream and keeps each failing assertion with the subtests around it and the first lines
+ * of its diagnostics, so that the end of the output names what failed: a CI log is often read from its tail.
+ */
+const KEEP = new Set(['found', 'wanted', 'diff', 'message', 'error', 'code', 'signal', 'errno', 'expired', 'test', 'timeout'])
+class FailureLog {
+  lines = []
+  #label
+  #path = []
+  #partial = ''
+  #diagnostics = -1
+  #yamlDepth = 0
+  #skipping = false
+
+  constructor (label) { this.#label = label }
+
+  feed (text) {
+    const lines = (this.#partial + text).split('\n')
+    this.#partial = lines.pop()
+    for (const line of lines) this.#line(line)
+  }
+
+  end () { if (this.#partial !== '') this.#line(this.#partial) }
+
+  #line (line) {
+    const depth = Math.floor((line.length - line.trimStart().length) / 4)
+    const text = line.trim()
+    if (this.#diagnostics >= 0) {
+      if (text === '...') { this.#diagnostics = -1; return }
+      if (text === '---') { this.#yamlDepth = line.length - line.trimStart().length; return }
+      const key = line.length - line.trimStart().length === this.#yamlDepth ? /^([\w ]+):/.exec(text)?.[1] : undefined
+      if (key !== undefined) this.#skipping = !KEEP.has(key)
+      if (!this.#skipping && this.#diagnostics < 16) { this.lines.push(`      ${line.slice(this.#yamlDepth)}`); this.#diagnostics++ }
+      return
+    }
+    const subtest = /^# Subtest: (.*)$/.exec(text)
+    if (subtest !== null) {
+      this.#path.length = depth
+      this.#path[depth] = { name: subtest[1], failuresBefore: this.lines.length }
+      return
+    }
+    const result = /^(not )?ok \d+ - (.*?)(?: # time=.*)?$/.exec(text)
+    if (result === null) return
+    const [, not, name] = result
+    const closes = this.#path[depth]?.name === name ? this.#path[depth] : undefined
+    if (closes !== undefined) this.#path.length = depth
+    // A subtest that failed because something inside it failed says nothing new; one that failed by
+    // itself (a timeout, a crash, a plan not met) is named.
+    if (not === undefined || (closes !== undefined && this.lines.length > closes.failuresBefore)) return
+    this.lines.push(`  ${this.#label}: ${[...this.#path.slice(0, depth).map((p) => p.name), name].join(' > ')}`)
+    this.#diagnostics = 0
+  }
+}
+
+/** Runs tap on `files` with `env`; resolves with its counts, exit code and failures. */
 function tap (label, files, env) {
   console.log(`\n# ${label}`)
   return new Promise((resolve) => {
@@ -40,15 +94,18 @@ function tap (label, files, env) {
       stdio: ['ignore', 'pipe', 'inherit'], shell: false, env: { ...process.env, ...env }
     })
     let tail = ''
+    const failures = new FailureLog(label)
     child.stdout.on('data', (chunk) => {
       process.stdout.write(chunk)
       tail = (tail + chunk.toString()).slice(-4096)
+      failures.feed(chunk.toString())
     })
     child.on('close', (code, signal) => {
       const summary = /# \{ total: (\d+)(?:, pass: (\d+))?(?:, fail: (\d+))?(?:, skip: (\d+))?(?:, todo: (\d+))?/.exec(tail)
       const [, total = '0', pass = '0', fail = '0', skip = '0', todo = '0'] = summary ?? []
       const failed = Number(fail) + Math.max(0, Number(total) - Number(pass) - Number(fail) - Number(skip) - Number(todo))
-      resolve({ passed: Number(pass), failed: summary ? failed : 1, skipped: Number(skip), code: code ?? (signal ? 1 : 0) })
+      failures.end()
+      resolve({ passed: Number(pass), failed: summary ? failed : 1, skipped: Number(skip), code: code ?? (signal ? 1 : 0), failures: failures.lines })
     })
   })
 }
@@ -127,6 +184,8 @@ const coverageFailed = coverage && await coverageGate(bothEngines) !== 0
 const passed = runs.reduce((n, r) => n + r.passed, 0)
 const failed = runs.reduce((n, r) => n + r.failed, 0)
 const skipped = runs.reduce((n, r) => n + r.skipped, 0)
+const failures = runs.flatMap((r) => r.failures)
+if (failures.length > 0) console.log(`\n# What failed\n${failures.join('\n')}`)
 console.log(`\n${passed} passed, ${failed} failed` + (skipped > 0 ? `, ${skipped} skipped` : ''))
 if (coverageFailed) console.log(`coverage is below the thresholds (${bothEngines ? BOTH_ENGINES.join(' ') : 'package.json "tap": statements, branches, functions, lines'})`)
 process.exit(runs.some((r) => r.code !== 0) || failed > 0 || coverageFailed ? 1 : 0)

@@ -6,13 +6,14 @@ import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { freePort } from './support/processes.js'
+import { program, START_BOUND_MS } from './support/programs.js'
 import { TEST_ENGINE } from './support/services.js'
 import { parseExposition, valueOf } from './support/prometheus.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const TSX = join(ROOT, 'node_modules', '.bin', 'tsx')
 const SECRET = 'server-test-secret-that-is-long-enough-0123456789'
 const METRICS_TOKEN = 'server-test-metrics-token-0123456789'
+/** For what follows the start: a log line, a request in flight, the exit after SIGTERM. */
 const BOUND_MS = 20_000
 
 type Child = ChildProcessByStdio<null, Readable, Readable>
@@ -48,7 +49,7 @@ function logEntries (stdout: string): LogEntry[] {
   })
 }
 
-/** tsx runs the server in a child process of its own: stop the whole process group, which we created. */
+/** Stops the server's process group (which we created), whatever it started. */
 function killGroup (child: Child, signal: NodeJS.Signals) {
   if (child.pid === undefined) return
   try {
@@ -58,13 +59,14 @@ function killGroup (child: Child, signal: NodeJS.Signals) {
   }
 }
 
-/** `tsx src/server.ts` with exactly this environment (plus PATH and HOME); killed at the end of the test at the latest. */
+/** The server (support/programs.ts) with exactly this environment (plus PATH and HOME); killed at the end of the test at the latest. */
 function startServer (t: Teardown, env: Record<string, string>): Started {
-  const child = spawn(TSX, ['src/server.ts'], {
+  const { command, args } = program('server')
+  const child = spawn(command, args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true // its own process group, so the teardown can stop tsx and the node process it starts
+    detached: true // its own process group, so the teardown stops whatever it starts
   })
   let stdout = ''
   let stderr = ''
@@ -85,7 +87,7 @@ function startServer (t: Teardown, env: Record<string, string>): Started {
   const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
     child.on('exit', (code, signal) => resolve({ code, signal }))
   })
-  const hardStop = setTimeout(() => killGroup(child, 'SIGKILL'), 3 * BOUND_MS)
+  const hardStop = setTimeout(() => killGroup(child, 'SIGKILL'), START_BOUND_MS + 3 * BOUND_MS)
   void exited.then(() => clearTimeout(hardStop))
   t.teardown(async () => {
     clearTimeout(hardStop)
@@ -105,17 +107,17 @@ function startServer (t: Teardown, env: Record<string, string>): Started {
 }
 
 /** Settles as the promise does, or rejects once the bound has passed. */
-function bounded<T> (promise: Promise<T>, what: string): Promise<T> {
+function bounded<T> (promise: Promise<T>, what: string, bound = BOUND_MS): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not within ${BOUND_MS} ms`)), BOUND_MS)
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${bound} ms`)), bound)
   })
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
 
-/** Polls GET /health until it answers 200, for at most the bound. */
+/** Polls GET /health until it answers 200, for at most the start bound. */
 async function waitForHealth (base: string, server: Started): Promise<Response> {
-  const deadline = Date.now() + BOUND_MS
+  const deadline = Date.now() + START_BOUND_MS
   while (Date.now() < deadline) {
     if (server.child.exitCode !== null) throw new Error(`the server exited early: ${server.output().stderr}`)
     try {
@@ -127,7 +129,7 @@ async function waitForHealth (base: string, server: Started): Promise<Response> 
     }
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
-  throw new Error(`GET /health did not answer 200 within ${BOUND_MS} ms`)
+  throw new Error(`GET /health did not answer 200 within ${START_BOUND_MS} ms`)
 }
 
 t.test('the real server starts, migrates, serves, and drains in-flight requests on SIGTERM', async (t) => {
@@ -145,7 +147,7 @@ t.test('the real server starts, migrates, serves, and drains in-flight requests 
   })
 
   const health = await waitForHealth(base, server)
-  // tsx runs the server in a node process of its own; the server logs that process's pid.
+  // The server logs its pid.
   const listening = await server.waitForLog((e) => typeof e.msg === 'string' && e.msg.startsWith('Server listening at'))
   const serverPid = listening.pid
   t.type(serverPid, 'number', 'the server logs its pid')
@@ -190,7 +192,7 @@ t.test('the real server starts, migrates, serves, and drains in-flight requests 
   t.same(valueOf(metrics, 'inkwell_logins_total', { outcome: 'success' }), 1, 'one successful login')
 
   // A login spends ~25 ms in argon2: SIGTERM as soon as the server has logged the request's arrival,
-  // straight to the server's own process (tsx would relay it only after ~30 ms).
+  // straight to the server's own process.
   const arrived = server.waitForLog((e) => e.msg === 'incoming request' && e.req?.url === '/auth/token?inflight')
   const inFlight = fetch(`${base}/auth/token?inflight`, { method: 'POST', body: form })
   await arrived
@@ -241,8 +243,8 @@ t.test('invalid configuration stops start-up with a message naming the variable'
   const badPort = startServer(t, { ...common, NODE_ENV: 'test', JWT_SECRET: SECRET, PORT: 'abc' })
   const noSecret = startServer(t, { ...common, NODE_ENV: 'production', PORT: String(await freePort()) })
   const [port, secret] = await Promise.all([
-    bounded(badPort.exited, 'PORT=abc'),
-    bounded(noSecret.exited, 'production without JWT_SECRET')
+    bounded(badPort.exited, 'PORT=abc', START_BOUND_MS),
+    bounded(noSecret.exited, 'production without JWT_SECRET', START_BOUND_MS)
   ])
 
   t.not(port.code, 0, 'PORT=abc: non-zero exit')
@@ -276,7 +278,7 @@ t.test('a database or Redis that cannot be used stops start-up with one line nam
   }
   const started = cases.map((c) => ({ ...c, server: startServer(t, { ...common, PORT: String(closedPort), ...c.env }) }))
   for (const { name, variable, says, server } of started) {
-    const { code, signal } = await bounded(server.exited, name)
+    const { code, signal } = await bounded(server.exited, name, START_BOUND_MS)
     const { stderr } = server.output()
     t.equal(code, 1, `${name}: exit code 1`)
     t.equal(signal, null, `${name}: exited by itself`)

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import t from 'tap'
 import { PASSWORD, TEST_SECRET } from '../helper.js'
+import { childEnv, program, START_BOUND_MS } from '../support/programs.js'
 import { rawRequest } from './raw-http.js'
 
 // The real server, as `npm start` runs it, in a child process on a SQLite file: killed without warning
@@ -13,7 +14,6 @@ import { rawRequest } from './raw-http.js'
 // finish what it started.
 
 const ROOT = resolve(import.meta.dirname, '..', '..')
-const TSX = join(ROOT, 'node_modules', '.bin', 'tsx')
 
 interface Server {
   child: ChildProcess
@@ -33,18 +33,13 @@ function freePort (): Promise<number> {
   })
 }
 
-/** The environment without tap's coverage hooks: instrumenting the server makes every start and exit seconds slower. */
-function childEnv (): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([key]) =>
-    !/^(TAP|_TAPJS_)|^NODE_OPTIONS$|^NODE_V8_COVERAGE$/.test(key)))
-}
-
 const sleep = (ms: number) => new Promise((resolveSleep) => setTimeout(resolveSleep, ms))
 
 async function start (dir: string): Promise<Server> {
   const port = await freePort()
-  // Its own process group, so the kill reaches tsx's child too; a kill in teardown whatever happens.
-  const child = spawn(TSX, ['src/server.ts'], {
+  // Its own process group, so the kill reaches whatever it starts; a kill in teardown whatever happens.
+  const { command, args } = program('server')
+  const child = spawn(command, args, {
     cwd: ROOT,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -71,7 +66,7 @@ async function start (dir: string): Promise<Server> {
     if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL')
   })
 
-  const deadline = Date.now() + 20_000
+  const deadline = Date.now() + START_BOUND_MS
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`server exited at start-up: ${output}`)
     try {
@@ -83,7 +78,7 @@ async function start (dir: string): Promise<Server> {
     }
     await sleep(100)
   }
-  throw new Error(`server not healthy within 20 s: ${output}`)
+  throw new Error(`server not healthy within ${START_BOUND_MS} ms: ${output}`)
 }
 
 function within<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -111,7 +106,7 @@ async function registerAndLogin (call: ReturnType<typeof client>, name: string) 
   return { id: reg.json.id as number, token: tok.json.access_token as string }
 }
 
-// Each start costs seconds (tsx compiles the sources): the server restarted after the crash is the
+// Each start costs a second or more: the server restarted after the crash is the
 // one the SIGTERM test stops. Children are killed in the file's teardown whatever happens.
 const dir = mkdtempSync(join(tmpdir(), 'inkwell-crash-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))

@@ -9,7 +9,7 @@ import { loadConfig } from '../../src/config.js'
 import { postgresSchema, requiredEnv, testRedis } from '../support/services.js'
 import { startProxy, type TcpProxy } from '../support/tcp-proxy.js'
 
-// The Operations contract (API.md): losing PostgreSQL or Redis while running gives 503s in the error
+// Outages (deploy/README.md, "Several processes"): losing PostgreSQL or Redis while running gives 503s in the error
 // shape (GET /health 503), never a crash and never a hang towards the 60 s request timeout; when the
 // service is back, Inkwell serves again by itself. The services themselves are shared with other
 // tests and never stopped: a TCP proxy between the app and each one is cut, black-holed and restored.

@@ -1,5 +1,5 @@
 // Three real Inkwell processes on one PostgreSQL database and one Redis behave as one server
-// (API.md, "Operations"): every request goes to the next process in turn. Then nginx, configured by
+// (deploy/README.md, "Several processes"): every request goes to the next process in turn. Then nginx, configured by
 // deploy/nginx.conf, in front of them.
 //
 //   TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test TEST_REDIS_URL=redis://127.0.0.1:6379/0 \
@@ -13,6 +13,7 @@ import { Redis } from 'ioredis'
 import pg from 'pg'
 import sharp from 'sharp'
 import t from 'tap'
+import { program } from '../support/programs.js'
 import {
   ROOT, requestAt, startCluster, startNginx, startProcess, freePort,
   type Cluster, type InkwellProcess, type Reply
@@ -83,8 +84,9 @@ async function deleteRedisKeys (prefix: string): Promise<void> {
 /** `npm run cli -- create-user ...`, without npm: the command the README gives for the first admin (docs/configuration.md). */
 function createAdmin (env: Record<string, string>): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'create-user',
-      '--email', ADMIN.email, '--username', ADMIN.username, '--password', ADMIN.password, '--role', 'admin'], {
+    const { command, args } = program('cli', 'create-user',
+      '--email', ADMIN.email, '--username', ADMIN.username, '--password', ADMIN.password, '--role', 'admin')
+    const child = spawn(command, args, {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), ...env },
       stdio: ['ignore', 'pipe', 'pipe']
@@ -116,7 +118,7 @@ const env: Record<string, string> = {
   REDIS_URL: TEST_REDIS_URL,
   REDIS_KEY_PREFIX: redisPrefix,
   JWT_SECRET: `multiprocess-test-secret-${RUN}-0123456789abcdef`,
-  UPLOADS_DIR: join(dir, 'uploads'), // shared by all processes, as API.md requires
+  UPLOADS_DIR: join(dir, 'uploads'), // shared by all processes (deploy/README.md)
   MAIL_OUTBOX_DIR: join(dir, 'outbox'),
   LOG_LEVEL: 'warn',
   AUTH_RATE_LIMIT: String(AUTH_RATE_LIMIT),

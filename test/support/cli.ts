@@ -1,22 +1,21 @@
 import { spawn } from 'node:child_process'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { childEnv, program, START_BOUND_MS } from './programs.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-const TSX = join(ROOT, 'node_modules', '.bin', 'tsx')
 const SECRET = 'cli-test-secret-that-is-long-enough-0123456789'
-const TIMEOUT_MS = 20_000
 
 export interface Outcome { code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string }
 
-/** Runs `tsx src/cli.ts ...args` with `env` (DATABASE_URL at least); killed if it outlives the bound. */
+/** Runs the CLI (programs.ts) with `args` and `env` (DATABASE_URL at least); killed if it outlives the start bound. */
 export function runCli (env: Record<string, string>, ...args: string[]): Promise<Outcome> {
   return new Promise((resolve, reject) => {
-    const child = spawn(TSX, ['src/cli.ts', ...args], {
+    const { command, args: argv } = program('cli', ...args)
+    const child = spawn(command, argv, {
       cwd: ROOT,
-      env: { ...process.env, NODE_ENV: 'test', JWT_SECRET: SECRET, ...env },
+      env: { ...childEnv(), NODE_ENV: 'test', JWT_SECRET: SECRET, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true // its own process group: tsx runs the CLI in a node process of its own
+      detached: true // its own process group: the bound's kill reaches whatever it starts
     })
     let stdout = ''
     let stderr = ''
@@ -28,7 +27,7 @@ export function runCli (env: Record<string, string>, ...args: string[]): Promise
       } catch {
         // already gone
       }
-    }, TIMEOUT_MS)
+    }, START_BOUND_MS)
     child.on('error', (err) => { clearTimeout(timer); reject(err) })
     child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }) })
   })

@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
+import { program, START_BOUND_MS } from './programs.js'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
-const START_TIMEOUT_MS = 90_000 // about 2 s on a quiet machine; 40 s and more seen while other suites load both cores
 const STOP_TIMEOUT_MS = 12_000 // the server's own shutdown bound is 10 s
 
 type Child = ChildProcessByStdio<null, Readable, Readable>
@@ -145,11 +145,12 @@ export interface InkwellProcess {
 }
 
 /**
- * `node --import tsx src/server.ts` from the repository root, with PORT and exactly `env` (plus PATH
+ * The server (programs.ts) from the repository root, with PORT and exactly `env` (plus PATH
  * and HOME); resolves once GET /health answers 200, rejects with the child's output otherwise.
  */
-export async function startProcess (port: number, env: Record<string, string>, timeoutMs = START_TIMEOUT_MS): Promise<InkwellProcess> {
-  const child: Child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+export async function startProcess (port: number, env: Record<string, string>, timeoutMs = START_BOUND_MS): Promise<InkwellProcess> {
+  const { command, args } = program('server')
+  const child: Child = spawn(command, args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), ...env, HOST: '127.0.0.1', PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe']
