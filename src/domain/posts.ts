@@ -1,4 +1,4 @@
-import { and, count, desc, eq, inArray, lt, sql } from 'drizzle-orm'
+import { and, count, desc, eq, lt, lte, sql } from 'drizzle-orm'
 import type { Database, PostRow, Query, Tables, UserRow } from '../db/index.js'
 import { errors } from './errors.js'
 import { hasPermission, type Permission } from '../policy.js'
@@ -11,15 +11,25 @@ const param = sql.placeholder
 /** The fields of a page's rows, in the order of the select: the rows come back as arrays (db.preparedRows). */
 type PostTuple = [
   id: number, title: string, content: string, likeCount: number, createdAt: string, updatedAt: string,
-  authorId: number, authorUsername: string, authorAvatar: string | null, liked: number | null
+  authorId: number, authorUsername: string, authorAvatar: string | null, liked: number | null, total: number | null
 ]
+
+/** Which total a page's rows carry: of all posts (the counter), of one author's, or none (one post). */
+type Total = 'all' | 'author' | 'none'
 
 /**
  * A post with its author and, for a logged-in viewer (placeholder `viewerId`), whether they like it
- * (1 or 0 on both engines): one query for a whole page, with `like_count` kept on the row by triggers.
- * The fields are listed in PostTuple's order.
+ * (1 or 0 on both engines), and the total of the list on every row: one statement, one round trip, for
+ * a whole page. The fields are listed in PostTuple's order.
+ *
+ * `liked` is a correlated scalar subquery: a probe of the likes primary key per row of the page, the
+ * same cost whoever the viewer is. EXISTS or a left join let PostgreSQL read all the viewer's likes
+ * instead (a hashed subplan, a merge join), which is as fast for a viewer with a few likes and 20 to 35
+ * times slower for one with thousands (bench/README.md, "PostgreSQL"). The totals are uncorrelated
+ * subqueries, which both engines evaluate once per statement: the counter kept by triggers (counting
+ * a million rows takes ~15 ms), or an author's posts counted through posts_author_idx.
  */
-function selectPosts (q: Query, { posts, users, likes }: Tables, withViewer: boolean) {
+function selectPosts (q: Query, { posts, users, likes, rowCounts }: Tables, withViewer: boolean, total: Total) {
   return q.select({
     id: posts.id,
     title: posts.title,
@@ -31,8 +41,13 @@ function selectPosts (q: Query, { posts, users, likes }: Tables, withViewer: boo
     authorUsername: users.username,
     authorAvatar: users.avatar,
     liked: withViewer
-      ? sql<number>`case when exists (select 1 from ${likes} where ${likes.postId} = ${posts.id} and ${likes.userId} = ${param('viewerId')}) then 1 else 0 end`
-      : sql<null>`null`
+      ? sql<number>`coalesce((select 1 from ${likes} where ${likes.userId} = ${param('viewerId')} and ${likes.postId} = ${posts.id}), 0)`
+      : sql<null>`null`,
+    total: total === 'all'
+      ? sql<number>`(select cast(${rowCounts.n} as integer) from ${rowCounts} where ${rowCounts.name} = 'posts')`
+      : total === 'author'
+        ? sql<number>`(select cast(count(*) as integer) from ${posts} as counted where counted.author_id = ${param('authorId')})`
+        : sql<null>`null`
   }).from(posts).innerJoin(users, eq(users.id, posts.authorId))
 }
 
@@ -42,20 +57,20 @@ function pageQueries (q: Query, t: Tables) {
   const both = <T>(build: (withViewer: boolean) => T) => ({ anonymous: build(false), viewer: build(true) })
   // Every page reads one row more than it shows (`limit` is the page size + 1): that row says
   // whether another page follows, whatever the total says meanwhile.
-  // By offset: the page's ids first, through an index of ids alone, so a deep `skip` steps through
-  // that index rather than through whole rows, and only the rows of the page are joined with their authors.
-  const pageIds = q.select({ id: posts.id }).from(posts)
-    .orderBy(desc(posts.id)).limit(param('limit')).offset(param('skip'))
+  // By offset: the id `skip` rows down, found in an index of ids alone (so a deep `skip` steps
+  // through that index rather than through whole rows), then the page is a search of the primary key
+  // from there down: the same plan as a page by cursor, whatever the parameters' values.
+  const firstId = q.select({ id: posts.id }).from(posts).orderBy(desc(posts.id)).limit(1).offset(param('skip'))
   return {
-    page: both((v) => selectPosts(q, t, v).where(inArray(posts.id, pageIds)).orderBy(desc(posts.id))),
+    page: both((v) => selectPosts(q, t, v, 'all').where(lte(posts.id, firstId)).orderBy(desc(posts.id)).limit(param('limit'))),
     // By cursor (keyset): a search of the primary key for ids below the cursor's, the same cost at any depth.
-    pageAfter: both((v) => selectPosts(q, t, v).where(lt(posts.id, param('before'))).orderBy(desc(posts.id)).limit(param('limit'))),
+    pageAfter: both((v) => selectPosts(q, t, v, 'all').where(lt(posts.id, param('before'))).orderBy(desc(posts.id)).limit(param('limit'))),
     // An author's posts come newest first straight from posts_author_idx (author_id, id).
-    authorPage: both((v) => selectPosts(q, t, v).where(eq(posts.authorId, param('authorId'))).orderBy(desc(posts.id))
+    authorPage: both((v) => selectPosts(q, t, v, 'author').where(eq(posts.authorId, param('authorId'))).orderBy(desc(posts.id))
       .limit(param('limit')).offset(param('skip'))),
-    authorPageAfter: both((v) => selectPosts(q, t, v).where(and(eq(posts.authorId, param('authorId')), lt(posts.id, param('before'))))
+    authorPageAfter: both((v) => selectPosts(q, t, v, 'author').where(and(eq(posts.authorId, param('authorId')), lt(posts.id, param('before'))))
       .orderBy(desc(posts.id)).limit(param('limit'))),
-    one: both((v) => selectPosts(q, t, v).where(eq(posts.id, param('id'))))
+    one: both((v) => selectPosts(q, t, v, 'none').where(eq(posts.id, param('id'))))
   }
 }
 
@@ -77,7 +92,7 @@ function prepareStatements (db: Database, q: Query, t: Tables) {
   }])) as Runners
   return {
     ...runners,
-    // Kept by triggers (drizzle/*/…counters): counting a million rows takes ~15 ms.
+    // The totals alone, for a page past the end of its list (no row to carry the total).
     total: q.select({ n: rowCounts.n }).from(rowCounts).where(eq(rowCounts.name, 'posts')).prepare('posts_total'),
     authorTotal: q.select({ n: count() }).from(posts).where(eq(posts.authorId, param('authorId'))).prepare('posts_author_total'),
     find: q.select().from(posts).where(eq(posts.id, param('id'))).prepare('posts_find')
@@ -118,8 +133,9 @@ export interface PostPageRequest extends PageRequest {
 }
 
 /**
- * A page of posts, newest first (all posts, or one author's), by offset or by cursor, in two queries
- * whatever the page size or depth: the rows and the total. Every page answers the cursor of the next.
+ * A page of posts, newest first (all posts, or one author's), by offset or by cursor, in one statement
+ * whatever the page size or depth: the rows carry the total (a page past the end of its list, with no
+ * rows, asks for the total apart). Every page answers the cursor of the next.
  */
 export async function listPosts (db: Database, cursors: Cursors, request: PostPageRequest, viewerId?: number, authorId?: number): Promise<CursorPage<PostView>> {
   const s = statementsFor(db)
@@ -135,15 +151,15 @@ export async function listPosts (db: Database, cursors: Cursors, request: PostPa
     ? (before === undefined ? s.page : s.pageAfter)
     : (before === undefined ? s.authorPage : s.authorPageAfter)
   const values = { limit: limit + 1, skip, before, authorId, viewerId }
-  const rows = viewerId === undefined ? statements.anonymous(values) : statements.viewer(values)
-  const total = authorId === undefined ? s.total.execute() : s.authorTotal.execute({ authorId })
-  const [found, [counted]] = await Promise.all([rows, total])
+  const found = viewerId === undefined ? await statements.anonymous(values) : await statements.viewer(values)
+  const total = found[0]?.[10] ??
+    (await (authorId === undefined ? s.total.execute() : s.authorTotal.execute({ authorId })))[0]?.n ?? 0
   const hasMore = found.length > limit
   const items = (hasMore ? found.slice(0, limit) : found).map(postView)
   const last = items[items.length - 1]
   return {
     items,
-    total: counted?.n ?? 0,
+    total,
     skip,
     limit,
     has_more: hasMore,

@@ -41,10 +41,27 @@ export function isPostgresUnavailable (err: unknown): boolean {
   return causeChain(err).some((e) => UNAVAILABLE_CODES.test(String(e.code ?? '')) || UNAVAILABLE_MESSAGES.test(String(e.message ?? '')))
 }
 
+// Every named statement runs its generic plan, planned once per connection: the plans that
+// test/db/query-plans.test.ts checks. By default PostgreSQL plans a statement again for its parameter
+// values whenever the generic plan's estimate looks costlier, which a `LIMIT $n` always does (it guesses
+// a tenth of the table), so every page paid for its planning again (bench/README.md, "PostgreSQL").
+const GENERIC_PLANS = '-c plan_cache_mode=force_generic_plan'
+
+/**
+ * The URL with GENERIC_PLANS among its startup options. node-postgres lets the URL's `options` win over
+ * the config's, so they go in the URL, before any the operator gave (a later `-c` wins, so theirs do).
+ */
+export function withGenericPlans (url: string): string {
+  const parsed = new URL(url)
+  const given = parsed.searchParams.get('options')
+  parsed.searchParams.set('options', given === null ? GENERIC_PLANS : `${GENERIC_PLANS} ${given}`)
+  return parsed.toString()
+}
+
 /** Fails fast instead of hanging: a request gets its 503 long before the 60 s request timeout. */
 function poolConfig (url: string, poolSize: number): pg.PoolConfig {
   return {
-    connectionString: url,
+    connectionString: withGenericPlans(url),
     max: poolSize,
     connectionTimeoutMillis: 3_000,
     // Server side: no statement runs longer than this; client side: a dead network is noticed.
