@@ -151,34 +151,46 @@ interface Row extends LoadResult {
   roundRatios?: Record<string, number[]>
   /** The same, of CPU time per response (the reference's over Inkwell's: above 1 when Inkwell spends less). */
   roundCpuRatios?: Record<string, number[]>
+  /** The same, of the server's and PostgreSQL's CPU time per response together. */
+  roundTotalCpuRatios?: Record<string, number[]>
 }
 
 const fmt = (n: number, digits = 1) => Number.isFinite(n) ? n.toFixed(digits) : '-'
 
 const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b)
+  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b)
+  if (sorted.length === 0) return NaN
   const mid = Math.floor(sorted.length / 2)
   return sorted.length % 2 === 1 ? sorted[mid] as number : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
 }
 
+type Measure = 'rps' | 'cpu' | 'total'
+const totalCpu = (r: Row) => r.cpuUs + (r.dbCpuUs ?? 0)
+
 /**
  * Inkwell's req/s against a reference's (`cpu`: the reference's CPU per response against Inkwell's,
- * which a busy machine disturbs less): with rounds, the median of the ratios of the same round.
+ * which a busy machine disturbs less; `total`: the same with PostgreSQL's CPU added on both sides): with
+ * rounds, the median of the ratios of the same round and their range. Rows of several Inkwell processes
+ * (`inkwell ×2`) are compared with the reference's (`reference ×2`).
  */
-function ratio (rows: Row[], row: Row, server: string, cpu = false): string {
-  if (row.server !== 'inkwell') return ''
-  const paired = (cpu ? row.roundCpuRatios : row.roundRatios)?.[server]
-  if (paired !== undefined) return `${median(paired).toFixed(2)}×`
-  const ref = rows.find((r) => r.scenario === row.scenario && r.server === server)
-  return ref === undefined ? '' : `${(cpu ? ref.cpuUs / row.cpuUs : row.rps / ref.rps).toFixed(2)}×`
+function ratio (rows: Row[], row: Row, server: string, measure: Measure = 'rps'): string {
+  if (!row.server.startsWith('inkwell')) return ''
+  const counterpart = row.server.replace('inkwell', server)
+  const paired = { rps: row.roundRatios, cpu: row.roundCpuRatios, total: row.roundTotalCpuRatios }[measure]?.[counterpart]
+  const known = paired?.filter((v) => !Number.isNaN(v))
+  if (known !== undefined && known.length > 0) return `${median(known).toFixed(2)}× (${Math.min(...known).toFixed(2)}–${Math.max(...known).toFixed(2)})`
+  const ref = rows.find((r) => r.scenario === row.scenario && r.server === counterpart)
+  if (ref === undefined) return ''
+  const value = { rps: row.rps / ref.rps, cpu: ref.cpuUs / row.cpuUs, total: totalCpu(ref) / totalCpu(row) }[measure]
+  return `${value.toFixed(2)}×`
 }
 
 function table (rows: Row[]): string {
-  const header = ['scenario', 'server', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', ...(postgres ? ['DB µs/req'] : []), 'RSS MiB', '× ref', '× ref+cache', '× bare ref', 'CPU × ref', 'CPU × ref+cache']
+  const header = ['scenario', 'server', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', ...(postgres ? ['DB µs/req'] : []), 'RSS MiB', '× ref', '× ref+cache', '× bare ref', 'CPU × ref', 'CPU × ref+cache', ...(postgres ? ['CPU+DB × ref'] : [])]
   const body = rows.map((r) => [
     r.scenario, r.server, fmt(r.rps, 0), fmt(r.p50, 2), fmt(r.p99, 2), fmt(r.cpuUs, 0), ...(postgres ? [fmt(r.dbCpuUs ?? NaN, 0)] : []),
     fmt(r.rssMiB, 0), ratio(rows, r, 'reference'), ratio(rows, r, 'reference+cache'), ratio(rows, r, 'bare reference'),
-    ratio(rows, r, 'reference', true), ratio(rows, r, 'reference+cache', true)
+    ratio(rows, r, 'reference', 'cpu'), ratio(rows, r, 'reference+cache', 'cpu'), ...(postgres ? [ratio(rows, r, 'reference', 'total')] : [])
   ])
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((cells) => (cells[i] as string).length)))
   const line = (cells: string[]) => '| ' + cells.map((c, i) => i >= 2 ? c.padStart(widths[i] as number) : c.padEnd(widths[i] as number)).join(' | ') + ' |'
@@ -258,7 +270,10 @@ async function scenarios (): Promise<void> {
       const dbBefore = postgres ? postgresCpuSeconds() : NaN
       const result = await loadMany(urls, requests, { connections: conns, seconds })
       const cpuUs = (cpu() - cpuBefore) / result.ok * 1e6
-      const dbCpuUs = (postgresCpuSeconds() - dbBefore) / result.ok * 1e6
+      // (Rarely, a postgres process's time leaves /proc before it reaches the postmaster's reaped-children
+      // total, and the sum goes down: that round has no DB figure rather than a wrong one.)
+      const dbDelta = postgresCpuSeconds() - dbBefore
+      const dbCpuUs = dbDelta < 0 ? NaN : dbDelta / result.ok * 1e6
       const row: Row = {
         scenario,
         server: name,
@@ -310,6 +325,7 @@ async function scenarios (): Promise<void> {
               p50: median(measured.map((r) => r.p50)),
               p99: median(measured.map((r) => r.p99)),
               cpuUs: median(measured.map((r) => r.cpuUs)),
+              ...(postgres && { dbCpuUs: median(measured.map((r) => r.dbCpuUs ?? NaN)) }),
               rssMiB: Math.max(...measured.map((r) => r.rssMiB)),
               ok: measured.reduce((n, r) => n + r.ok, 0),
               non2xx: measured.reduce((n, r) => n + r.non2xx, 0),
@@ -321,26 +337,54 @@ async function scenarios (): Promise<void> {
           const paired = (s: Server, i: number) => (perServer.get(s.name) as Row[])[i] as Row
           row.roundRatios = Object.fromEntries(others.map((s) => [s.name, measured.map((r, i) => r.rps / paired(s, i).rps)]))
           row.roundCpuRatios = Object.fromEntries(others.map((s) => [s.name, measured.map((r, i) => paired(s, i).cpuUs / r.cpuUs)]))
+          if (postgres) row.roundTotalCpuRatios = Object.fromEntries(others.map((s) => [s.name, measured.map((r, i) => totalCpu(paired(s, i)) / totalCpu(r))]))
         }
         rows.push(row)
       }
     }
+    if (postgres) {
+      // A second process of Inkwell and of the reference on the same database (pinned like the first),
+      // the load split over both: what sharing PostgreSQL costs. Their RSS and CPU columns add up both
+      // processes; the two pairs take turns as the single processes do.
+      const second = await startInkwell(dir, database)
+      servers.push(second)
+      const secondReference = await startReference(dir, database, false)
+      servers.push(secondReference)
+      log(`  second processes: inkwell pid ${second.pid}, reference pid ${secondReference.pid}`)
+      const pairs = [[inkwell, second], [reference, secondReference]] as const
+      for (const [scenario, requests] of [['GET /users/me', me], ['GET /posts?limit=20 with token', postsToken]] as const) {
+        for (const server of [second, secondReference]) await check(server, requests[0] as LoadRequest, (s) => s === 200)
+        const measured = new Map<string, Row[]>()
+        for (let round = 0; round < rounds; round++) {
+          for (const pair of round % 2 === 0 ? pairs : [...pairs].reverse()) {
+            const row = await measure(scenario, [...pair], [...requests])
+            rows.pop()
+            measured.set(row.server, [...measured.get(row.server) ?? [], row])
+          }
+        }
+        const [ours, theirs] = [measured.get('inkwell ×2') as Row[], measured.get('reference ×2') as Row[]]
+        const summary = (list: Row[]): Row => ({
+          ...(list[0] as Row),
+          rps: median(list.map((r) => r.rps)),
+          p50: median(list.map((r) => r.p50)),
+          p99: median(list.map((r) => r.p99)),
+          cpuUs: median(list.map((r) => r.cpuUs)),
+          dbCpuUs: median(list.map((r) => r.dbCpuUs ?? NaN)),
+          rssMiB: Math.max(...list.map((r) => r.rssMiB))
+        })
+        const two = summary(ours)
+        if (rounds > 1) {
+          two.roundRatios = { 'reference ×2': ours.map((r, i) => r.rps / (theirs[i] as Row).rps) }
+          two.roundCpuRatios = { 'reference ×2': ours.map((r, i) => (theirs[i] as Row).cpuUs / r.cpuUs) }
+          two.roundTotalCpuRatios = { 'reference ×2': ours.map((r, i) => totalCpu(theirs[i] as Row) / totalCpu(r)) }
+        }
+        const one = rows.find((r) => r.scenario === scenario && r.server === 'inkwell') as Row
+        two.note = `${(two.rps / one.rps).toFixed(2)}× the req/s of one process`
+        rows.push(two, summary(theirs))
+      }
+    }
     // --ratios-only stops here: the rows without a reference (writes, logins, the storm) take long.
     if (!args['ratios-only']) {
-      if (postgres) {
-        // A second Inkwell process on the same database (pinned like the first), the load split over
-        // both: what sharing PostgreSQL costs. Its RSS and CPU columns add up both processes.
-        const second = await startInkwell(dir, database)
-        servers.push(second)
-        log(`  second inkwell process: pid ${second.pid}`)
-        const pair = [inkwell, second]
-        for (const [scenario, requests] of [['GET /users/me', me], ['GET /posts?limit=20 with token', postsToken]] as const) {
-          await check(second, requests[0] as LoadRequest, (s) => s === 200)
-          const one = rows.find((r) => r.scenario === scenario && r.server === 'inkwell') as Row
-          const two = await measure(scenario, pair, [...requests])
-          two.note = `${(two.rps / one.rps).toFixed(2)}× the req/s of one process`
-        }
-      }
       await check(inkwell, patch[0] as LoadRequest, (s, b) => isJson(s, b, (v) => v.id === 1))
       await measure('PATCH /posts/{id} (owner)', inkwell, patch)
       await check(inkwell, login[0] as LoadRequest, (s) => s === 200)
@@ -417,8 +461,9 @@ async function scenarios (): Promise<void> {
       vsReference: ratio(rows, r, 'reference') || undefined,
       vsReferenceCached: ratio(rows, r, 'reference+cache') || undefined,
       vsBareReference: ratio(rows, r, 'bare reference') || undefined,
-      cpuVsReference: ratio(rows, r, 'reference', true) || undefined,
-      cpuVsReferenceCached: ratio(rows, r, 'reference+cache', true) || undefined
+      cpuVsReference: ratio(rows, r, 'reference', 'cpu') || undefined,
+      cpuVsReferenceCached: ratio(rows, r, 'reference+cache', 'cpu') || undefined,
+      ...(postgres && { cpuWithDatabaseVsReference: ratio(rows, r, 'reference', 'total') || undefined })
     }))
   }, null, 2) + '\n')
   log(`\nwritten to ${out}`)
