@@ -6,7 +6,8 @@
 // app.inject() tests. Decided from the test's source, so a new spawning test cannot be forgotten here.
 import { readFileSync } from 'node:fs'
 
-const SPAWNS_OUR_CODE = /support\/(processes|cli)\.js|['"]--import['"],\s*['"]tsx['"]|['"]\.bin['"],\s*['"]tsx['"]/
+// test/support/programs.ts gives the command for every spawned server and CLI (processes.ts and cli.ts use it).
+const SPAWNS_OUR_CODE = /support\/(programs|processes|cli)\.js|['"]--import['"],\s*['"]tsx['"]|['"]\.bin['"],\s*['"]tsx['"]/
 
 export default function coverageMap (testFile) {
   return SPAWNS_OUR_CODE.test(readFileSync(testFile, 'utf8')) ? null : []

@@ -1,6 +1,7 @@
 // The drain before a shutdown, over real keep-alive connections: until it starts responses keep the
 // connection open; once it starts, every response says `Connection: close` and the server closes the
-// connection after it, errors and 404s included, and the app still serves meanwhile.
+// connection after it, errors and 404s included, and the app still serves meanwhile. Idle connections
+// are not cut: the next response on each closes it.
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import t from 'tap'
@@ -37,10 +38,17 @@ t.test('once the drain starts, every response closes its keep-alive connection',
   t.equal(before.headers.connection, 'keep-alive', 'before the drain: keep-alive')
   t.equal(await before.socketClosed, false, 'and the connection stays open')
 
-  const idleClosed = new Promise<void>((resolve) => before.socket.once('close', () => resolve()))
+  // An idle connection is left open: a proxy may be sending a request down it at this very moment,
+  // and closing it then loses that request (nginx never replays a POST). Its next response closes it.
   const drained = app.drain(1500)
-  await idleClosed
-  t.pass('the drain closes the idle keep-alive connection at once')
+  let idleClosed = false
+  before.socket.once('close', () => { idleClosed = true })
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.equal(idleClosed, false, 'the drain leaves the idle keep-alive connection open')
+  const reused = await get(port, '/health', agent)
+  t.equal(reused.socket, before.socket, 'the next request goes down that same connection')
+  t.same([reused.status, reused.headers.connection, await reused.socketClosed], [200, 'close', true],
+    'and is served, with Connection: close, then the connection is closed')
   for (const [path, status] of [['/health', 200], ['/posts', 200], ['/no-such-route', 404], ['/posts/abc', 400]] as const) {
     const res = await get(port, path, agent)
     t.equal(res.status, status, `${path}: served while draining`)
