@@ -242,16 +242,21 @@ t.test('database pool use is read from the PostgreSQL pool at each scrape; SQLit
     t.equal(app.db.poolUse, undefined, 'and no pool to read')
     return
   }
-  // Two transactions hold both connections for a second; a third query waits for one of them.
-  const sleeping = [1, 2].map(() => app.db.transaction(async (tx) => { await tx.q.execute(sql`select pg_sleep(1)`) }))
+  // Two transactions hold both connections until the scrape is done; a third query waits for one of
+  // them. (Held by the test rather than by pg_sleep: under a loaded machine a fixed sleep either ended
+  // before the scrape or outlasted the pool's 3 s wait for a connection.)
+  let release = () => {}
+  const held = new Promise<void>((resolve) => { release = resolve })
+  const sleeping = [1, 2].map(() => app.db.transaction(async (tx) => { await tx.q.execute(sql`select 1`); await held }))
   // drizzle's queries are lazy: Promise.resolve calls `then`, which sends it.
   const waiting = Promise.resolve(app.db.q.execute(sql`select 1`))
-  for (let i = 0; i < 100 && (app.db.poolUse!().total < 2 || app.db.poolUse!().waiting < 1); i++) {
+  for (let i = 0; i < 500 && (app.db.poolUse!().total < 2 || app.db.poolUse!().waiting < 1); i++) {
     await new Promise((resolve) => setTimeout(resolve, 10))
   }
   const busy = await scrape(app)
   t.same(names.map((n) => valueOf(busy, n)), [2, 0, 1, 2], 'two connections, none idle, one query waiting, at most two')
   t.equal(busy.types.get('inkwell_db_pool_waiting_queries'), 'gauge')
+  release()
   await Promise.all([...sleeping, waiting])
   const rested = await scrape(app)
   t.same(names.map((n) => valueOf(rested, n)), [2, 2, 0, 2], 'afterwards both idle, nothing waiting')
