@@ -61,7 +61,7 @@ export default {
     'routes/admin/index.ts:13-15', // the admin prefix guard and the audit context
     'routes/admin/index.ts:41-45',
     'routes/admin/index.ts:60-64',
-    'src/domain/posts.ts:170-175' // post ownership: 404 first, then 403 unless the role overrides
+    'src/domain/posts.ts:186-191' // post ownership: 404 first, then 403 unless the role overrides
   ],
   tap: {
     // Fastest and most pointed first: a mutant stops at the first file that fails (forceBail).

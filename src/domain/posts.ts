@@ -24,7 +24,7 @@ type Total = 'all' | 'author' | 'none'
  *
  * `liked` is a correlated scalar subquery: a probe of the likes primary key per row of the page, the
  * same cost whoever the viewer is. EXISTS or a left join let PostgreSQL read all the viewer's likes
- * instead (a hashed subplan, a merge join), which is as fast for a viewer with a few likes and 20 to 35
+ * instead (a hashed subplan, a merge join), which is as fast for a viewer with a few likes and 15 to 26
  * times slower for one with thousands (bench/README.md, "PostgreSQL"). The totals are uncorrelated
  * subqueries, which both engines evaluate once per statement: the counter kept by triggers (counting
  * a million rows takes ~15 ms), or an author's posts counted through posts_author_idx.
