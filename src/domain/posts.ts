@@ -1,4 +1,4 @@
-import { and, count, desc, eq, lt, lte, sql } from 'drizzle-orm'
+import { and, desc, eq, lt, lte, sql } from 'drizzle-orm'
 import type { Database, PostRow, Query, Tables, UserRow } from '../db/index.js'
 import { errors } from './errors.js'
 import { hasPermission, type Permission } from '../policy.js'
@@ -14,8 +14,22 @@ type PostTuple = [
   authorId: number, authorUsername: string, authorAvatar: string | null, liked: number | null, total: number | null
 ]
 
-/** Which total a page's rows carry: of all posts (the counter), of one author's, or none (one post). */
-type Total = 'all' | 'author' | 'none'
+/**
+ * The totals of the two lists, each one scalar select: carried by every row of a page, and run alone
+ * for a page past the end, where no row carries it. Cast to integer: a page's rows come straight from
+ * the driver, and PostgreSQL's bigint would arrive as text.
+ */
+function totalQueries (q: Query, { posts, rowCounts }: Tables) {
+  return {
+    // The counter kept by triggers: counting a million rows takes ~15 ms.
+    all: q.select({ n: sql<number>`cast(${rowCounts.n} as integer)` }).from(rowCounts).where(eq(rowCounts.name, 'posts')),
+    // An author's posts, counted through posts_author_idx.
+    author: q.select({ n: sql<number>`cast(count(*) as integer)` }).from(posts).where(eq(posts.authorId, param('authorId')))
+  }
+}
+
+/** Which total a page's rows carry: of all posts, of one author's, or none (one post). */
+type Total = keyof ReturnType<typeof totalQueries> | 'none'
 
 /**
  * A post with its author and, for a logged-in viewer (placeholder `viewerId`), whether they like it
@@ -25,11 +39,11 @@ type Total = 'all' | 'author' | 'none'
  * `liked` is a correlated scalar subquery: a probe of the likes primary key per row of the page, the
  * same cost whoever the viewer is. EXISTS or a left join let PostgreSQL read all the viewer's likes
  * instead (a hashed subplan, a merge join), which is as fast for a viewer with a few likes and 15 to 26
- * times slower for one with thousands (bench/README.md, "PostgreSQL"). The totals are uncorrelated
- * subqueries, which both engines evaluate once per statement: the counter kept by triggers (counting
- * a million rows takes ~15 ms), or an author's posts counted through posts_author_idx.
+ * times slower for one with thousands (bench/README.md, "PostgreSQL"). The total (totalQueries) is an
+ * uncorrelated subquery, which both engines evaluate once per statement.
  */
-function selectPosts (q: Query, { posts, users, likes, rowCounts }: Tables, withViewer: boolean, total: Total) {
+function selectPosts (q: Query, t: Tables, withViewer: boolean, total: Total) {
+  const { posts, users, likes } = t
   return q.select({
     id: posts.id,
     title: posts.title,
@@ -43,11 +57,7 @@ function selectPosts (q: Query, { posts, users, likes, rowCounts }: Tables, with
     liked: withViewer
       ? sql<number>`coalesce((select 1 from ${likes} where ${likes.userId} = ${param('viewerId')} and ${likes.postId} = ${posts.id}), 0)`
       : sql<null>`null`,
-    total: total === 'all'
-      ? sql<number>`(select cast(${rowCounts.n} as integer) from ${rowCounts} where ${rowCounts.name} = 'posts')`
-      : total === 'author'
-        ? sql<number>`(select cast(count(*) as integer) from ${posts} as counted where counted.author_id = ${param('authorId')})`
-        : sql<null>`null`
+    total: total === 'none' ? sql<null>`null` : sql<number>`${totalQueries(q, t)[total]}`
   }).from(posts).innerJoin(users, eq(users.id, posts.authorId))
 }
 
@@ -84,8 +94,9 @@ type Runners = { [K in keyof PageQueries]: { anonymous: RunRows, viewer: RunRows
  * come from the driver as arrays, mapped once into the API's shape by postView.
  */
 function prepareStatements (db: Database, q: Query, t: Tables) {
-  const { posts, rowCounts } = t
+  const { posts } = t
   const queries = pageQueries(q, t)
+  const totals = totalQueries(q, t)
   const runners = Object.fromEntries(Object.entries(queries).map(([name, { anonymous, viewer }]) => [name, {
     anonymous: db.preparedRows(`posts_${name}_anonymous`, () => anonymous) as RunRows,
     viewer: db.preparedRows(`posts_${name}_viewer`, () => viewer) as RunRows
@@ -93,8 +104,8 @@ function prepareStatements (db: Database, q: Query, t: Tables) {
   return {
     ...runners,
     // The totals alone, for a page past the end of its list (no row to carry the total).
-    total: q.select({ n: rowCounts.n }).from(rowCounts).where(eq(rowCounts.name, 'posts')).prepare('posts_total'),
-    authorTotal: q.select({ n: count() }).from(posts).where(eq(posts.authorId, param('authorId'))).prepare('posts_author_total'),
+    total: totals.all.prepare('posts_total'),
+    authorTotal: totals.author.prepare('posts_author_total'),
     find: q.select().from(posts).where(eq(posts.id, param('id'))).prepare('posts_find')
   }
 }

@@ -106,7 +106,7 @@ const only = (statements: string[], pattern: RegExp, what: string): string => {
 const CURRENT_USER = /from "sessions" inner join "users"/
 const POST_PAGE = /from "posts" inner join "users" .* where "posts"\."id" <= \(select "id" from "posts" order by "posts"\."id" desc limit/
 const AUTHOR_PAGE = new RegExp(String.raw`from "posts" inner join "users" .* where "posts"\."author_id" = ${P}`)
-const POST_TOTAL = /^select "n" from "row_counts"/
+const POST_TOTAL = /^select cast\("n" as integer\) from "row_counts"/
 const AUTHOR_TOTAL = new RegExp(String.raw`count\(\*\).* from "posts" where "posts"\."author_id" = ${P}$`)
 
 interface World { app: App, alice: TestUser, bob: TestUser }
@@ -200,7 +200,7 @@ t.test('GET /posts: one statement whatever the page size, all indexed', async (t
     const { rows } = await (app.db.q as unknown as { execute: (q: SQL) => Promise<{ rows: { plan_cache_mode: string }[] }> }).execute(sql`show plan_cache_mode`)
     t.equal(rows[0]?.plan_cache_mode, 'force_generic_plan', 'the pool runs the generic plans, planned once per connection')
   }
-  t.match(page, /\(select cast\("row_counts"\."n" as integer\) from "row_counts" where "row_counts"\."name" = 'posts'\)/, 'the total comes from the counter')
+  t.match(page, new RegExp(String.raw`\(select cast\("n" as integer\) from "row_counts" where "row_counts"\."name" = ${P}\)`), 'the total comes from the counter')
   t.notOk(statements.some((s) => /count\(\*\)/.test(s)), 'nothing counts the posts table')
 
   // Past the end there is no row to carry the total: that page asks for it apart.
@@ -237,7 +237,7 @@ t.test('GET /users/{id}/posts: the page and its total through posts_author_idx',
       'SEARCH users USING INTEGER PRIMARY KEY (rowid=?)',
       'SEARCH likes USING COVERING INDEX sqlite_autoindex_likes_1 (user_id=? AND post_id=?)',
       // The total: the author's entries in the index, counted without reading a post.
-      'SEARCH counted USING COVERING INDEX posts_author_idx (author_id=?)'
+      'SEARCH posts USING COVERING INDEX posts_author_idx (author_id=?)'
     ],
     postgres: [
       // Newest first straight from (author_id, id), so no sort of the author's posts.
