@@ -167,6 +167,36 @@ const median = (values: number[]) => {
 type Measure = 'rps' | 'cpu' | 'total'
 const totalCpu = (r: Row) => r.cpuUs + (r.dbCpuUs ?? 0)
 
+/** One row for one server's rounds: medians (the largest RSS), counts summed, each round's req/s kept. */
+function mergeRounds (measured: Row[]): Row {
+  const first = measured[0] as Row
+  if (measured.length === 1) return first
+  return {
+    ...first,
+    rps: median(measured.map((r) => r.rps)),
+    p50: median(measured.map((r) => r.p50)),
+    p99: median(measured.map((r) => r.p99)),
+    cpuUs: median(measured.map((r) => r.cpuUs)),
+    ...(postgres && { dbCpuUs: median(measured.map((r) => r.dbCpuUs ?? NaN)) }),
+    rssMiB: Math.max(...measured.map((r) => r.rssMiB)),
+    ok: measured.reduce((n, r) => n + r.ok, 0),
+    non2xx: measured.reduce((n, r) => n + r.non2xx, 0),
+    errors: measured.reduce((n, r) => n + r.errors, 0),
+    roundsRps: measured.map((r) => Math.round(r.rps))
+  }
+}
+
+/** Each round's ratios of `ours` to every other server's row of the same round: req/s, CPU, and CPU with PostgreSQL's. */
+function roundRatiosOf (ours: Row[], others: Array<[name: string, rows: Row[]]>): Pick<Row, 'roundRatios' | 'roundCpuRatios' | 'roundTotalCpuRatios'> {
+  const each = (ratio: (mine: Row, theirs: Row) => number) =>
+    Object.fromEntries(others.map(([name, theirs]) => [name, ours.map((r, i) => ratio(r, theirs[i] as Row))]))
+  return {
+    roundRatios: each((mine, theirs) => mine.rps / theirs.rps),
+    roundCpuRatios: each((mine, theirs) => theirs.cpuUs / mine.cpuUs),
+    ...(postgres && { roundTotalCpuRatios: each((mine, theirs) => totalCpu(theirs) / totalCpu(mine)) })
+  }
+}
+
 /**
  * Inkwell's req/s against a reference's (`cpu`: the reference's CPU per response against Inkwell's,
  * which a busy machine disturbs less; `total`: the same with PostgreSQL's CPU added on both sides): with
@@ -316,28 +346,9 @@ async function scenarios (): Promise<void> {
       }
       for (const server of group) {
         const measured = perServer.get(server.name) as Row[]
-        const first = measured[0] as Row
-        const row: Row = rounds === 1
-          ? first
-          : {
-              ...first,
-              rps: median(measured.map((r) => r.rps)),
-              p50: median(measured.map((r) => r.p50)),
-              p99: median(measured.map((r) => r.p99)),
-              cpuUs: median(measured.map((r) => r.cpuUs)),
-              ...(postgres && { dbCpuUs: median(measured.map((r) => r.dbCpuUs ?? NaN)) }),
-              rssMiB: Math.max(...measured.map((r) => r.rssMiB)),
-              ok: measured.reduce((n, r) => n + r.ok, 0),
-              non2xx: measured.reduce((n, r) => n + r.non2xx, 0),
-              errors: measured.reduce((n, r) => n + r.errors, 0),
-              roundsRps: measured.map((r) => Math.round(r.rps))
-            }
+        const row = mergeRounds(measured)
         if (server === inkwell && rounds > 1) {
-          const others = group.filter((s) => s !== inkwell)
-          const paired = (s: Server, i: number) => (perServer.get(s.name) as Row[])[i] as Row
-          row.roundRatios = Object.fromEntries(others.map((s) => [s.name, measured.map((r, i) => r.rps / paired(s, i).rps)]))
-          row.roundCpuRatios = Object.fromEntries(others.map((s) => [s.name, measured.map((r, i) => paired(s, i).cpuUs / r.cpuUs)]))
-          if (postgres) row.roundTotalCpuRatios = Object.fromEntries(others.map((s) => [s.name, measured.map((r, i) => totalCpu(paired(s, i)) / totalCpu(r))]))
+          Object.assign(row, roundRatiosOf(measured, group.filter((s) => s !== inkwell).map((s) => [s.name, perServer.get(s.name) as Row[]])))
         }
         rows.push(row)
       }
@@ -363,24 +374,11 @@ async function scenarios (): Promise<void> {
           }
         }
         const [ours, theirs] = [measured.get('inkwell ×2') as Row[], measured.get('reference ×2') as Row[]]
-        const summary = (list: Row[]): Row => ({
-          ...(list[0] as Row),
-          rps: median(list.map((r) => r.rps)),
-          p50: median(list.map((r) => r.p50)),
-          p99: median(list.map((r) => r.p99)),
-          cpuUs: median(list.map((r) => r.cpuUs)),
-          dbCpuUs: median(list.map((r) => r.dbCpuUs ?? NaN)),
-          rssMiB: Math.max(...list.map((r) => r.rssMiB))
-        })
-        const two = summary(ours)
-        if (rounds > 1) {
-          two.roundRatios = { 'reference ×2': ours.map((r, i) => r.rps / (theirs[i] as Row).rps) }
-          two.roundCpuRatios = { 'reference ×2': ours.map((r, i) => (theirs[i] as Row).cpuUs / r.cpuUs) }
-          two.roundTotalCpuRatios = { 'reference ×2': ours.map((r, i) => totalCpu(theirs[i] as Row) / totalCpu(r)) }
-        }
+        const two = mergeRounds(ours)
+        if (rounds > 1) Object.assign(two, roundRatiosOf(ours, [['reference ×2', theirs]]))
         const one = rows.find((r) => r.scenario === scenario && r.server === 'inkwell') as Row
         two.note = `${(two.rps / one.rps).toFixed(2)}× the req/s of one process`
-        rows.push(two, summary(theirs))
+        rows.push(two, mergeRounds(theirs))
       }
     }
     // --ratios-only stops here: the rows without a reference (writes, logins, the storm) take long.
