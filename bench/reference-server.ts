@@ -45,7 +45,10 @@ interface UserRow {
 interface PostRow {
   id: number
   title: string
+  description: string
+  slug: string
   content: string
+  tags: string | null
   like_count: number
   created_at: string
   updated_at: string
@@ -53,12 +56,15 @@ interface PostRow {
   author_username: string
   author_avatar: string | null
   liked: number | boolean | null
+  following: number | boolean | null
 }
 
+const USER = ['post:create', 'post:edit_own', 'post:delete_own', 'post:like', 'comment:create', 'comment:delete_own', 'user:follow']
 const PERMISSIONS: Record<UserRow['role'], string[]> = {
-  user: ['post:create', 'post:edit_own', 'post:delete_own', 'post:like'],
-  moderator: ['post:create', 'post:edit_own', 'post:delete_own', 'post:like', 'post:edit_any', 'post:delete_any'],
-  admin: ['post:create', 'post:edit_own', 'post:delete_own', 'post:like', 'post:edit_any', 'post:delete_any', 'user:manage', 'audit:read']
+  user: USER,
+  moderator: [...USER, 'post:edit_any', 'post:delete_any', 'comment:delete_any'],
+  admin: ['post:create', 'post:edit_own', 'post:delete_own', 'post:like', 'comment:create', 'comment:delete_own', 'user:follow',
+    'post:edit_any', 'post:delete_any', 'comment:delete_any', 'user:manage', 'audit:read']
 }
 
 const databaseUrl = process.env.DATABASE_URL
@@ -79,8 +85,10 @@ interface Store {
 const userColumns = 'select u.id, u.email, u.email_verified, u.username, u.bio, u.role, u.is_active, u.avatar, ' +
   'u.mfa_totp, u.mfa_passkeys, u.mfa_recovery_codes, u.created_at ' +
   'from sessions s join users u on u.id = s.user_id '
+// A post's tags in their author's order, one probe of post_tags by post (string_agg: SQLite 3.44+ too).
 const postColumns =
-  'select p.id, p.title, p.content, p.like_count, p.created_at, p.updated_at, ' +
+  'select p.id, p.title, p.description, p.slug, p.content, p.like_count, p.created_at, p.updated_at, ' +
+  '(select string_agg(t.name, \',\' order by pt.position) from post_tags pt join tags t on t.id = pt.tag_id where pt.post_id = p.id) as tags, ' +
   'u.id as author_id, u.username as author_username, u.avatar as author_avatar, '
 
 function sqliteStore (path: string): Store {
@@ -88,10 +96,11 @@ function sqliteStore (path: string): Store {
   db.pragma('busy_timeout = 5000')
   const selectOne = db.prepare('select 1')
   const currentUser = db.prepare<[string, number], UserRow>(userColumns + 'where s.id = ? and s.user_id = ? and s.revoked_at is null')
-  const pageAnonymous = db.prepare<[number, number], PostRow>(postColumns + 'null as liked ' +
+  const pageAnonymous = db.prepare<[number, number], PostRow>(postColumns + 'null as liked, null as following ' +
     'from posts p join users u on u.id = p.author_id order by p.id desc limit ? offset ?')
-  const pageViewer = db.prepare<[number, number, number], PostRow>(postColumns +
-    'exists (select 1 from likes l where l.post_id = p.id and l.user_id = ?) as liked ' +
+  const pageViewer = db.prepare<[number, number, number, number], PostRow>(postColumns +
+    'exists (select 1 from likes l where l.post_id = p.id and l.user_id = ?) as liked, ' +
+    'exists (select 1 from follows f where f.follower_id = ? and f.followee_id = p.author_id) as following ' +
     'from posts p join users u on u.id = p.author_id order by p.id desc limit ? offset ?')
   const postTotal = db.prepare<[], { n: number }>('select n from row_counts where name = \'posts\'')
   return {
@@ -99,7 +108,7 @@ function sqliteStore (path: string): Store {
     currentUser: async (sessionId, userId) => currentUser.get(sessionId, userId),
     // In-process: two statements cost no round trip.
     page: async (viewerId, limit, skip) => ({
-      rows: viewerId === undefined ? pageAnonymous.all(limit, skip) : pageViewer.all(viewerId, limit, skip),
+      rows: viewerId === undefined ? pageAnonymous.all(limit, skip) : pageViewer.all(viewerId, viewerId, limit, skip),
       total: postTotal.get()?.n ?? 0
     }),
     close: async () => { db.close() }
@@ -119,13 +128,14 @@ function postgresStore (url: string): Store {
     (await pool.query<R>({ name, text, values })).rows
   // The rows from the page's first id down (the same key search at any depth), `liked` as one probe
   // of the likes key per row whoever the viewer, the total from the counter, evaluated once.
-  const page = (liked: string) => postColumns + `${liked} as liked, ` +
+  const page = (liked: string, following: string) => postColumns + `${liked} as liked, ${following} as following, ` +
     '(select n::int from row_counts where name = \'posts\') as total ' +
     'from posts p join users u on u.id = p.author_id ' +
     'where p.id <= (select id from posts order by id desc limit 1 offset $2) order by p.id desc limit $1'
-  const pageAnonymous = page('null::boolean')
+  const pageAnonymous = page('null::boolean', 'null::boolean')
   // A correlated scalar, not `exists (...)`, which the planner may turn into a read of all the viewer's likes.
-  const pageViewer = page('coalesce((select true from likes l where l.user_id = $3 and l.post_id = p.id), false)')
+  const pageViewer = page('coalesce((select true from likes l where l.user_id = $3 and l.post_id = p.id), false)',
+    'coalesce((select true from follows f where f.follower_id = $3 and f.followee_id = p.author_id), false)')
   return {
     ping: async () => { await run('ping', 'select 1', []) },
     currentUser: async (sessionId, userId) =>
@@ -225,8 +235,16 @@ app.get<{ Querystring: { skip?: string, limit?: string } }>('/posts', async (req
     items: rows.map((row) => ({
       id: row.id,
       title: row.title,
+      description: row.description,
+      slug: row.slug,
       content: row.content,
-      author: { id: row.author_id, username: row.author_username, avatar_url: avatarUrl(row.author_avatar) },
+      tags: row.tags === null ? [] : row.tags.split(','),
+      author: {
+        id: row.author_id,
+        username: row.author_username,
+        avatar_url: avatarUrl(row.author_avatar),
+        ...(row.following !== null && { following: row.following === 1 || row.following === true })
+      },
       like_count: row.like_count,
       ...(row.liked !== null && { liked: row.liked === 1 || row.liked === true }),
       created_at: row.created_at,

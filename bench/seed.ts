@@ -106,11 +106,11 @@ export async function seedDatabase (path: string, options: SeedOptions): Promise
       'insert into users (id, email, username, password_hash, role, is_active, bio, created_at, updated_at) ' +
       'values (?, ?, ?, ?, \'user\', 1, ?, ?, ?)')
     const insertPost = sqlite.prepare(
-      'insert into posts (id, author_id, title, content, created_at, updated_at) values (?, ?, ?, ?, ?, ?)')
+      'insert into posts (id, author_id, title, content, created_at, updated_at, slug) values (?, ?, ?, ?, ?, ?, \'post-\' || ?)')
     const insertLike = sqlite.prepare('insert into likes (user_id, post_id, created_at) values (?, ?, ?)')
     sqlite.transaction(() => {
       for (const [id, email, username, bio, at] of rows.users) insertUser.run(id, email, username, passwordHash, bio, at, at)
-      for (const [id, authorId, title, content, at] of rows.posts) insertPost.run(id, authorId, title, content, at, at)
+      for (const [id, authorId, title, content, at] of rows.posts) insertPost.run(id, authorId, title, content, at, at, id)
       for (const like of rows.likes) insertLike.run(...like)
     })()
     sqlite.pragma('wal_checkpoint(TRUNCATE)')
@@ -144,8 +144,8 @@ export async function seedPostgres (url: string, options: SeedOptions): Promise<
     await client.query('set local session_replication_role = replica')
     await insertMany(client, 'users (id, email, username, password_hash, role, is_active, bio, created_at, updated_at)',
       rows.users.map(([id, email, username, bio, at]) => [id, email, username, passwordHash, 'user', true, bio, at, at]))
-    await insertMany(client, 'posts (id, author_id, title, content, created_at, updated_at)',
-      rows.posts.map(([id, authorId, title, content, at]) => [id, authorId, title, content, at, at]))
+    await insertMany(client, 'posts (id, author_id, title, content, created_at, updated_at, slug)',
+      rows.posts.map(([id, authorId, title, content, at]) => [id, authorId, title, content, at, at, `post-${id}`]))
     await insertMany(client, 'likes (user_id, post_id, created_at)', rows.likes)
     await client.query('update posts p set like_count = l.n from (select post_id, count(*)::int as n from likes group by post_id) l where l.post_id = p.id')
     await client.query('update row_counts set n = (select count(*) from posts) where name = \'posts\'')
@@ -202,8 +202,8 @@ type Sqlite = BetterSqlite.Database
 
 function insertPosts (sqlite: Sqlite, random: () => number, firstId: number, lastId: number, users: number): void {
   const insertPost = sqlite.prepare(
-    'insert into posts (id, author_id, title, content, created_at, updated_at) values (?, ?, ?, ?, ?, ?)')
-  postRows(random, firstId, lastId, users, ([id, authorId, title, content, at]) => { insertPost.run(id, authorId, title, content, at, at) })
+    'insert into posts (id, author_id, title, content, created_at, updated_at, slug) values (?, ?, ?, ?, ?, ?, \'post-\' || ?)')
+  postRows(random, firstId, lastId, users, ([id, authorId, title, content, at]) => { insertPost.run(id, authorId, title, content, at, at, id) })
 }
 
 /**

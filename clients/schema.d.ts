@@ -539,6 +539,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/users/{id}/follow": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Follow a user (idempotent)
+         * @description **Requires** permission `user:follow`, an active account.
+         */
+        put: operations["followUser"];
+        post?: never;
+        /**
+         * Stop following a user (idempotent)
+         * @description **Requires** permission `user:follow`, an active account.
+         */
+        delete: operations["unfollowUser"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/posts": {
         parameters: {
             query?: never;
@@ -546,12 +570,15 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** All posts, newest first */
+        /**
+         * Posts, newest first: all, or one author's, one tag's, one user's liked ones
+         * @description The filters combine (`?author=7&tag=news`: the posts of user 7 tagged news). An author or a tag that nobody has gives an empty page. A cursor continues only the list (filters included) that issued it.
+         */
         get: operations["listPosts"];
         put?: never;
         /**
          * Write a post
-         * @description The author is always the caller; a body naming an author is refused (400).
+         * @description The author is always the caller; a body naming an author is refused (400). The post gets a slug made from its title.
          *
          *     **Requires** permission `post:create`, an active account.
          */
@@ -583,8 +610,8 @@ export interface paths {
         options?: never;
         head?: never;
         /**
-         * Change a post's title or content
-         * @description Only the author may, unless their role grants `post:edit_any` (moderators, admins).
+         * Change a post's title, content, description or tags
+         * @description Only the author may, unless their role grants `post:edit_any` (moderators, admins). A new title gives a new slug.
          *
          *     **Requires** permission `post:edit_own`, an active account.
          */
@@ -610,6 +637,89 @@ export interface paths {
          * @description **Requires** permission `post:like`, an active account.
          */
         delete: operations["unlikePost"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/posts/{id}/comments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A post's comments, newest or oldest first */
+        get: operations["listComments"];
+        put?: never;
+        /**
+         * Comment on a post
+         * @description **Requires** permission `comment:create`, an active account.
+         */
+        post: operations["createComment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/posts/{id}/comments/{comment_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete a comment
+         * @description Only its author may, unless their role grants `comment:delete_any` (moderators, admins). The post is looked for first, then the comment on that post.
+         *
+         *     **Requires** permission `comment:delete_own`, an active account.
+         */
+        delete: operations["deleteComment"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/feed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The posts of the users the caller follows, newest first
+         * @description Follow with `PUT /users/{id}/follow`. An author unfollowed leaves the feed at once.
+         */
+        get: operations["getFeed"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tags": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tags posts carry, most used first
+         * @description Ties go by name. A tag no post carries any more is not listed. Filter posts by one with `GET /posts?tag=`.
+         */
+        get: operations["listTags"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -727,7 +837,7 @@ export interface components {
          * @description `resource:action`
          * @enum {string}
          */
-        Permission: "post:create" | "post:edit_own" | "post:delete_own" | "post:like" | "post:edit_any" | "post:delete_any" | "user:manage" | "audit:read";
+        Permission: "post:create" | "post:edit_own" | "post:delete_own" | "post:like" | "comment:create" | "comment:delete_own" | "user:follow" | "post:edit_any" | "post:delete_any" | "comment:delete_any" | "user:manage" | "audit:read";
         /**
          * MfaSummary
          * @description The second factors of the account
@@ -767,6 +877,8 @@ export interface components {
              * @description ISO-8601, UTC
              */
             created_at: string;
+            /** @description Whether the caller follows this user; present only when the request carries a valid token */
+            following?: boolean;
         };
         /**
          * UserPrivate
@@ -784,7 +896,10 @@ export interface components {
          *         "post:create",
          *         "post:edit_own",
          *         "post:delete_own",
-         *         "post:like"
+         *         "post:like",
+         *         "comment:create",
+         *         "comment:delete_own",
+         *         "user:follow"
          *       ],
          *       "mfa": {
          *         "totp": true,
@@ -1072,17 +1187,26 @@ export interface components {
             username: string;
             /** @description Path of the author's profile picture on this server, or null */
             avatar_url: string | null;
+            /** @description Whether the caller follows the author; present only when the request carries a valid token */
+            following?: boolean;
         };
         /**
          * Post
          * @example {
          *       "id": 42,
          *       "title": "Hello",
+         *       "description": "Where it all begins",
+         *       "slug": "hello",
          *       "content": "First post",
+         *       "tags": [
+         *         "intro",
+         *         "news"
+         *       ],
          *       "author": {
          *         "id": 7,
          *         "username": "ada",
-         *         "avatar_url": null
+         *         "avatar_url": null,
+         *         "following": false
          *       },
          *       "like_count": 1,
          *       "liked": true,
@@ -1093,7 +1217,13 @@ export interface components {
         Post: {
             id: number;
             title: string;
+            /** @description A short summary; empty when the author gave none */
+            description: string;
+            /** @description Made from the title: its words, lower case, without accents, joined by `-` (`post` when it has none); when another post already has those, the id follows them (`hello-42`). A new title gives a new slug, and the old one then finds nothing */
+            slug: string;
             content: string;
+            /** @description Normalised (trimmed, lower case), in the order the author gave them */
+            tags: string[];
             author: components["schemas"]["PostAuthor"];
             like_count: number;
             /** @description Whether the caller likes it; present only when the request carries a valid token */
@@ -1117,11 +1247,18 @@ export interface components {
          *         {
          *           "id": 42,
          *           "title": "Hello",
+         *           "description": "Where it all begins",
+         *           "slug": "hello",
          *           "content": "First post",
+         *           "tags": [
+         *             "intro",
+         *             "news"
+         *           ],
          *           "author": {
          *             "id": 7,
          *             "username": "ada",
-         *             "avatar_url": null
+         *             "avatar_url": null,
+         *             "following": false
          *           },
          *           "like_count": 1,
          *           "liked": true,
@@ -1381,7 +1518,10 @@ export interface components {
          * CreatePostBody
          * @example {
          *       "title": "Hello",
-         *       "content": "First post"
+         *       "content": "First post",
+         *       "tags": [
+         *         "intro"
+         *       ]
          *     }
          */
         CreatePostBody: {
@@ -1389,6 +1529,10 @@ export interface components {
             title: string;
             /** @description 1 to 50000 characters, not only white space */
             content: string;
+            /** @description Up to 300 characters */
+            description?: string;
+            /** @description Up to 10 tags; tags equal once normalised count once */
+            tags?: string[];
         };
         /**
          * UpdatePostBody
@@ -1399,6 +1543,10 @@ export interface components {
             title?: string;
             /** @description 1 to 50000 characters, not only white space */
             content?: string;
+            /** @description Up to 300 characters */
+            description?: string;
+            /** @description Replaces all the post's tags (`[]` removes them) */
+            tags?: string[];
         };
         /**
          * AdminUserChange
@@ -1407,6 +1555,93 @@ export interface components {
         AdminUserChange: {
             role?: components["schemas"]["Role"];
             is_active?: boolean;
+        };
+        /**
+         * Comment
+         * @example {
+         *       "id": 3,
+         *       "post_id": 42,
+         *       "body": "Well said",
+         *       "author": {
+         *         "id": 8,
+         *         "username": "grace",
+         *         "avatar_url": null
+         *       },
+         *       "created_at": "2026-11-28T12:05:00.000Z",
+         *       "updated_at": "2026-11-28T12:05:00.000Z"
+         *     }
+         */
+        Comment: {
+            id: number;
+            post_id: number;
+            body: string;
+            author: components["schemas"]["PostAuthor"];
+            /**
+             * Format: date-time
+             * @description ISO-8601, UTC
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description ISO-8601, UTC
+             */
+            updated_at: string;
+        };
+        /**
+         * CommentPage
+         * @description `total` counts the whole list, also on a page asked for by cursor; `has_more` says whether items follow this page
+         */
+        CommentPage: {
+            items: components["schemas"]["Comment"][];
+            /** @description Items in the whole list */
+            total: number;
+            /** @description The `skip` of the request: 0 on a page asked for by cursor, whose position in the list is not counted */
+            skip: number;
+            limit: number;
+            /** @description Whether items follow this page */
+            has_more: boolean;
+            /** @description Pass as `cursor` for the page after this one; null on the last page (then `has_more` is false) */
+            next_cursor: string | null;
+        };
+        /**
+         * CreateCommentBody
+         * @example {
+         *       "body": "Well said"
+         *     }
+         */
+        CreateCommentBody: {
+            /** @description 1 to 5000 characters, not only white space */
+            body: string;
+        };
+        /** TagCount */
+        TagCount: {
+            name: string;
+            /** @description Posts that carry the tag */
+            post_count: number;
+        };
+        /**
+         * TagPage
+         * @example {
+         *       "items": [
+         *         {
+         *           "name": "news",
+         *           "post_count": 12
+         *         }
+         *       ],
+         *       "total": 1,
+         *       "skip": 0,
+         *       "limit": 20,
+         *       "has_more": false
+         *     }
+         */
+        TagPage: {
+            items: components["schemas"]["TagCount"][];
+            /** @description Items in the whole list */
+            total: number;
+            skip: number;
+            limit: number;
+            /** @description Whether items follow this page */
+            has_more: boolean;
         };
     };
     responses: never;
@@ -3286,6 +3521,118 @@ export interface operations {
             };
         };
     };
+    followUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller follows the user */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The id is not a positive integer, or `You cannot follow yourself` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description User not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    unfollowUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller does not follow the user */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The id is not a positive integer */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description User not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     listPosts: {
         parameters: {
             query?: {
@@ -3295,6 +3642,12 @@ export interface operations {
                 limit?: number;
                 /** @description Opaque: the `next_cursor` of the previous page of this same list. The page starts right after the last item that page showed, at the same cost at any depth; posts created since do not appear, and deleted ones are not skipped over twice. A cursor the server did not issue for this list (edited, cut short, from another list) is a 400 */
                 cursor?: string;
+                /** @description Only this user's posts (their id) */
+                author?: number;
+                /** @description Only posts with this tag (normalised as tags are) */
+                tag?: string;
+                /** @description Only posts this user likes (their id) */
+                liked_by?: number;
             };
             header?: never;
             path?: never;
@@ -3311,7 +3664,7 @@ export interface operations {
                     "application/json": components["schemas"]["PostPage"];
                 };
             };
-            /** @description Invalid or repeated skip/limit/cursor, a cursor this list did not issue, or a cursor with skip */
+            /** @description Invalid or repeated skip/limit/cursor/author/tag/liked_by, a cursor this list did not issue, or a cursor with skip */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3344,7 +3697,7 @@ export interface operations {
                     "application/json": components["schemas"]["Post"];
                 };
             };
-            /** @description Invalid body or unknown field */
+            /** @description Invalid body, unknown field, or a tag that is not one */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3511,7 +3864,7 @@ export interface operations {
                     "application/json": components["schemas"]["Post"];
                 };
             };
-            /** @description Invalid id or body, or an unknown field */
+            /** @description Invalid id or body, an unknown field, or a tag that is not one */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3670,6 +4023,271 @@ export interface operations {
             };
             /** @description Post not found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    listComments: {
+        parameters: {
+            query?: {
+                /** @description Items to skip from the start of the list. Not with `cursor` (a `skip` above 0 beside a cursor is a 400): deep pages are cheaper by cursor */
+                skip?: number;
+                /** @description Items per page, 1 to 100 */
+                limit?: number;
+                /** @description Opaque: the `next_cursor` of the previous page of this same list. The page starts right after the last item that page showed, at the same cost at any depth; posts created since do not appear, and deleted ones are not skipped over twice. A cursor the server did not issue for this list (edited, cut short, from another list) is a 400 */
+                cursor?: string;
+                /** @description Newest first (the default) or oldest first */
+                order?: "newest" | "oldest";
+            };
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the post's comments */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommentPage"];
+                };
+            };
+            /** @description Invalid id, invalid or repeated skip/limit/cursor/order, a cursor this list did not issue, or a cursor with skip */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Post not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    createComment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateCommentBody"];
+            };
+        };
+        responses: {
+            /** @description The comment */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Comment"];
+                };
+            };
+            /** @description Invalid id or body, or an unknown field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The account is inactive, its e-mail is not verified (with `REQUIRE_VERIFIED_EMAIL`), or it lacks the role or permission required */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Post not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is larger than this route accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body's content type is not one this route accepts */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    deleteComment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+                comment_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An id is not a positive integer */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Inactive account, or `Not your comment` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description `Post not found`, or `Comment not found` (also for a comment of another post) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    getFeed: {
+        parameters: {
+            query?: {
+                /** @description Items to skip from the start of the list. Not with `cursor` (a `skip` above 0 beside a cursor is a 400): deep pages are cheaper by cursor */
+                skip?: number;
+                /** @description Items per page, 1 to 100 */
+                limit?: number;
+                /** @description Opaque: the `next_cursor` of the previous page of this same list. The page starts right after the last item that page showed, at the same cost at any depth; posts created since do not appear, and deleted ones are not skipped over twice. A cursor the server did not issue for this list (edited, cut short, from another list) is a 400 */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the feed, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PostPage"];
+                };
+            };
+            /** @description Invalid or repeated skip/limit/cursor, a cursor this list did not issue, or a cursor with skip */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked access token (`Could not validate credentials`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    listTags: {
+        parameters: {
+            query?: {
+                /** @description Items to skip */
+                skip?: number;
+                /** @description Items per page, 1 to 100 */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of tags */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TagPage"];
+                };
+            };
+            /** @description Invalid or repeated skip/limit */
+            400: {
                 headers: {
                     [name: string]: unknown;
                 };

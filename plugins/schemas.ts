@@ -6,7 +6,9 @@ import {
   MfaRequired, MfaSummary, Passkey, PasskeyLogin, PasskeyPage, PasskeyRegistration, RecoveryCodes, ReauthBody, ReauthWithCodeBody,
   TotpConfirmBody, TotpEnrolment, TotpStartBody, WebAuthnOptions
 } from '../schemas/mfa.js'
-import { CreatePostBody, Post, PostAuthor, PostPage, UpdatePostBody } from '../schemas/posts.js'
+import {
+  Comment, CommentPage, CreateCommentBody, CreatePostBody, Post, PostAuthor, PostPage, TagCount, TagPage, UpdatePostBody
+} from '../schemas/posts.js'
 import {
   Accepted, AvatarUpload, ChangeEmailBody, ChangePasswordBody, DeleteMeBody, Permission, RegisterBody, Role, Session, SessionPage,
   UpdateMeBody, UserPrivate, UserPublic
@@ -25,7 +27,7 @@ export default fp(async (app) => {
     Accepted, Session, SessionPage,
     RegisterBody, TokenRequest, LogoutBody, PasswordResetRequest, PasswordResetConfirm, VerifyEmailBody,
     UpdateMeBody, ChangePasswordBody, ChangeEmailBody, DeleteMeBody, AvatarUpload,
-    CreatePostBody, UpdatePostBody, AdminUserChange
+    CreatePostBody, UpdatePostBody, AdminUserChange, Comment, CommentPage, CreateCommentBody, TagCount, TagPage
   ]) {
     app.addSchema(schema)
   }

@@ -93,7 +93,8 @@ async function swaggerPlugin (app: FastifyInstance) {
         { name: 'auth', description: 'Logging in and out, tokens' },
         { name: 'users', description: 'Accounts and profiles' },
         { name: 'mfa', description: 'Second factors: an authenticator app (TOTP) with recovery codes, and passkeys' },
-        { name: 'posts', description: 'Posts and likes' },
+        { name: 'posts', description: 'Posts, likes, tags and the feed' },
+        { name: 'comments', description: 'Comments on posts' },
         { name: 'admin', description: 'Administration: every route requires the `admin` role; every write is audited' },
         { name: 'ops', description: 'Operations' }
       ],

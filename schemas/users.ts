@@ -24,7 +24,8 @@ export const UserPublic = Type.Object({
   username: Type.String(),
   bio: Type.String(),
   avatar_url: AvatarUrl,
-  created_at: Timestamp
+  created_at: Timestamp,
+  following: Type.Optional(Type.Boolean({ description: 'Whether the caller follows this user; present only when the request carries a valid token' }))
 }, {
   $id: 'UserPublic',
   title: 'UserPublic',
@@ -57,7 +58,7 @@ export const UserPrivate = Type.Object({
     role: 'user',
     is_active: true,
     avatar_url: null,
-    permissions: ['post:create', 'post:edit_own', 'post:delete_own', 'post:like'],
+    permissions: ['post:create', 'post:edit_own', 'post:delete_own', 'post:like', 'comment:create', 'comment:delete_own', 'user:follow'],
     mfa: { totp: true, passkeys: 1, recovery_codes_left: 10 },
     created_at: '2026-11-28T12:00:00.000Z'
   }]

@@ -26,8 +26,12 @@ import adminRoutes from '../routes/admin/index.js'
 import authRoutes from '../routes/auth/index.js'
 import healthRoutes from '../routes/health/index.js'
 import pagesRoutes from '../routes/pages/index.js'
+import commentsRoutes from '../routes/posts/comments.js'
+import feedRoutes from '../routes/feed/index.js'
 import postsRoutes from '../routes/posts/index.js'
+import tagsRoutes from '../routes/tags/index.js'
 import avatarRoutes from '../routes/users/avatar.js'
+import followsRoutes from '../routes/users/follows.js'
 import accountRoutes from '../routes/users/account.js'
 import mfaRoutes from '../routes/users/mfa.js'
 import usersRoutes from '../routes/users/index.js'
@@ -138,7 +142,11 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
   await app.register(sessionsRoutes, { prefix: '/users' })
   await app.register(mfaRoutes, { prefix: '/users' })
   await app.register(avatarRoutes, { prefix: '/users' })
+  await app.register(followsRoutes, { prefix: '/users' })
   await app.register(postsRoutes, { prefix: '/posts' })
+  await app.register(commentsRoutes, { prefix: '/posts' })
+  await app.register(feedRoutes, { prefix: '/feed' })
+  await app.register(tagsRoutes, { prefix: '/tags' })
   await app.register(adminRoutes, { prefix: '/admin' })
 
   return app

@@ -1,11 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { userOf } from '../../plugins/auth.js'
-import { CursorPageQuery, errorResponse, IdParams, ref } from '../../schemas/common.js'
-import { CreatePostBody, Post, PostPage, UpdatePostBody } from '../../schemas/posts.js'
+import { errorResponse, IdParams, ref } from '../../schemas/common.js'
+import { CreatePostBody, Post, PostListQuery, PostPage, UpdatePostBody } from '../../schemas/posts.js'
 import {
   createPost, deletePost, getPostView, likePost, listPosts, postToChange, unlikePost, updatePost
 } from '../../src/domain/posts.js'
+import { normalizeTag } from '../../src/domain/tags.js'
 
 const badId = errorResponse('The id is not a positive integer')
 const notFound = errorResponse('Post not found')
@@ -16,11 +17,20 @@ const postsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['posts'],
       operationId: 'listPosts',
-      summary: 'All posts, newest first',
-      querystring: CursorPageQuery,
-      response: { 200: { ...ref(PostPage), description: 'A page of posts, newest first' }, 400: errorResponse('Invalid or repeated skip/limit/cursor, a cursor this list did not issue, or a cursor with skip') }
+      summary: 'Posts, newest first: all, or one author\'s, one tag\'s, one user\'s liked ones',
+      description: 'The filters combine (`?author=7&tag=news`: the posts of user 7 tagged news). An author or a tag ' +
+        'that nobody has gives an empty page. A cursor continues only the list (filters included) that issued it.',
+      querystring: PostListQuery,
+      response: {
+        200: { ...ref(PostPage), description: 'A page of posts, newest first' },
+        400: errorResponse('Invalid or repeated skip/limit/cursor/author/tag/liked_by, a cursor this list did not issue, or a cursor with skip')
+      }
     }
-  }, async (request) => listPosts(app.db, app.cursors, request.query, request.user?.id))
+  }, async (request) => {
+    const { author, tag, liked_by: likedBy, ...page } = request.query
+    const filter = { authorId: author, tag: tag === undefined ? undefined : normalizeTag(tag), likedBy }
+    return await listPosts(app.db, app.cursors, page, request.user?.id, filter)
+  })
 
   app.get('/:id', {
     preHandler: app.authenticateOptional,
@@ -39,9 +49,9 @@ const postsRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['posts'],
       operationId: 'createPost',
       summary: 'Write a post',
-      description: 'The author is always the caller; a body naming an author is refused (400).',
+      description: 'The author is always the caller; a body naming an author is refused (400). The post gets a slug made from its title.',
       body: ref(CreatePostBody),
-      response: { 201: { ...ref(Post), description: 'The created post' }, 400: errorResponse('Invalid body or unknown field') }
+      response: { 201: { ...ref(Post), description: 'The created post' }, 400: errorResponse('Invalid body, unknown field, or a tag that is not one') }
     }
   }, async (request, reply) => {
     const me = userOf(request)
@@ -54,13 +64,13 @@ const postsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['posts'],
       operationId: 'updatePost',
-      summary: 'Change a post\'s title or content',
-      description: 'Only the author may, unless their role grants `post:edit_any` (moderators, admins).',
+      summary: 'Change a post\'s title, content, description or tags',
+      description: 'Only the author may, unless their role grants `post:edit_any` (moderators, admins). A new title gives a new slug.',
       params: IdParams,
       body: ref(UpdatePostBody),
       response: {
         200: { ...ref(Post), description: 'The post as it is now' },
-        400: errorResponse('Invalid id or body, or an unknown field'),
+        400: errorResponse('Invalid id or body, an unknown field, or a tag that is not one'),
         403: errorResponse('Inactive account, or `Not your post`'),
         404: notFound
       }

@@ -3,6 +3,7 @@ import { userOf } from '../../plugins/auth.js'
 import { CursorPageQuery, errorResponse, IdParams, ref } from '../../schemas/common.js'
 import { PostPage } from '../../schemas/posts.js'
 import { UpdateMeBody, UserPrivate, UserPublic } from '../../schemas/users.js'
+import { isFollowing } from '../../src/domain/follows.js'
 import { listPosts } from '../../src/domain/posts.js'
 import { findUserById, privateView, publicView, updateProfile } from '../../src/domain/users.js'
 import { errors } from '../../src/domain/errors.js'
@@ -36,6 +37,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => privateView(await updateProfile(app.db, userOf(request).id, request.body)))
 
   app.get('/:id', {
+    preHandler: app.authenticateOptional,
     schema: {
       tags: ['users'],
       operationId: 'getUser',
@@ -50,7 +52,8 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => {
     const user = await findUserById(app.db, request.params.id)
     if (user === undefined) throw errors.userNotFound()
-    return publicView(user)
+    const viewer = request.user?.id
+    return viewer === undefined ? publicView(user) : { ...publicView(user), following: await isFollowing(app.db, viewer, user.id) }
   })
 
   app.get('/:id/posts', {
@@ -69,7 +72,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     if (await findUserById(app.db, request.params.id) === undefined) throw errors.userNotFound()
-    return await listPosts(app.db, app.cursors, request.query, request.user?.id, request.params.id)
+    return await listPosts(app.db, app.cursors, request.query, request.user?.id, { authorId: request.params.id })
   })
 }
 

@@ -3,7 +3,7 @@ import { engineOf } from './engine.js'
 import { migratePostgres, openPostgres, type PostgresOptions } from './postgres/engine.js'
 import { migrateSqlite, openSqlite } from './sqlite/engine.js'
 
-export type { Database, Engine, PostRow, Query, Tables, UserRow } from './database.js'
+export type { BuiltQuery, Database, Engine, PostRow, Query, Tables, UserRow } from './database.js'
 export { engineOf }
 
 /** The one place the engine is chosen: from DATABASE_URL, once, at start-up. */

@@ -39,8 +39,15 @@ export const errors = {
   userNotFound: () => new DomainError('not_found', 'USER_NOT_FOUND', 'User not found'),
   postNotFound: () => new DomainError('not_found', 'POST_NOT_FOUND', 'Post not found'),
   sessionNotFound: () => new DomainError('not_found', 'SESSION_NOT_FOUND', 'Session not found'),
+  commentNotFound: () => new DomainError('not_found', 'COMMENT_NOT_FOUND', 'Comment not found'),
   /** Ownership: the caller neither wrote the post nor holds the role's `_any` permission. */
   notOwner: () => new DomainError('forbidden', 'NOT_OWNER', 'Not your post'),
+  /** Ownership of a comment: the caller neither wrote it nor holds `comment:delete_any`. */
+  notCommentOwner: () => new DomainError('forbidden', 'NOT_OWNER', 'Not your comment'),
+  /** A tag that normalises to nothing, to more than 32 characters, or holds a comma or a control character. */
+  invalidTag: (raw: string) => new DomainError('invalid', 'INVALID_TAG', `Invalid tag ${JSON.stringify(raw.slice(0, 40))}: 1 to 32 characters once trimmed, without commas or control characters`),
+  tooManyTags: () => new DomainError('invalid', 'TOO_MANY_TAGS', 'At most 10 different tags'),
+  cannotFollowSelf: () => new DomainError('invalid', 'CANNOT_FOLLOW_SELF', 'You cannot follow yourself'),
   emailTaken: () => new DomainError('conflict', 'EMAIL_TAKEN', 'Email already registered'),
   usernameTaken: () => new DomainError('conflict', 'USERNAME_TAKEN', 'Username already taken'),
   /** Deleting, demoting or deactivating the last active admin would leave nobody to administer. */

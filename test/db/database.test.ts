@@ -14,7 +14,7 @@ t.test('a transaction commits what it wrote and returns what its work returned',
   const { db } = app
   const ada = await loginAs(app)
   const id = await db.transaction(async (tx) => {
-    const [row] = await tx.q.insert(tx.t.posts).values({ authorId: ada.id, title: 'kept', content: 'x', createdAt: now(), updatedAt: now() }).returning({ id: tx.t.posts.id })
+    const [row] = await tx.q.insert(tx.t.posts).values({ authorId: ada.id, title: 'kept', content: 'x', slug: `tx-1-${Math.random()}`, createdAt: now(), updatedAt: now() }).returning({ id: tx.t.posts.id })
     return row!.id
   })
   t.equal(typeof id, 'number', 'the work\'s value comes back')
@@ -27,9 +27,9 @@ t.test('a throw rolls the whole transaction back, nested ones included, and the 
   const ada = await loginAs(app)
   const oops = new Error('oops')
   await t.rejects(db.transaction(async (tx) => {
-    await tx.q.insert(tx.t.posts).values({ authorId: ada.id, title: 'outer', content: 'x', createdAt: now(), updatedAt: now() })
+    await tx.q.insert(tx.t.posts).values({ authorId: ada.id, title: 'outer', content: 'x', slug: `tx-2-${Math.random()}`, createdAt: now(), updatedAt: now() })
     await tx.transaction(async (inner) => {
-      await inner.q.insert(inner.t.posts).values({ authorId: ada.id, title: 'inner', content: 'x', createdAt: now(), updatedAt: now() })
+      await inner.q.insert(inner.t.posts).values({ authorId: ada.id, title: 'inner', content: 'x', slug: `tx-3-${Math.random()}`, createdAt: now(), updatedAt: now() })
     })
     throw oops
   }), oops, 'the same error')

@@ -12,7 +12,9 @@ const PAGE_KEYS = ['has_more', 'items', 'limit', 'skip', 'total']
 const BAD_ROLE = 'body/role must be equal to one of the allowed values'
 const LAST_ADMIN_CHANGE = 'Cannot demote or deactivate the last active admin'
 const LAST_ADMIN_DELETE = 'Cannot delete the last active admin'
-const MODERATOR_PERMISSIONS = ['post:create', 'post:delete_any', 'post:delete_own', 'post:edit_any', 'post:edit_own', 'post:like']
+const MODERATOR_PERMISSIONS = [
+  'comment:create', 'comment:delete_any', 'comment:delete_own', 'post:create', 'post:delete_any', 'post:delete_own', 'post:edit_any', 'post:edit_own', 'post:like', 'user:follow'
+]
 
 
 const notAdmin = (t: Test, res: LightMyRequestResponse, what: string) =>

@@ -50,7 +50,7 @@ const INVALID_LOGIN = { statusCode: 401, error: 'Unauthorized', message: 'Incorr
 const LOGIN_THROTTLED = { statusCode: 429, error: 'Too Many Requests', message: 'Too many failed logins; try again later', code: 'LOGIN_THROTTLED' }
 const VALIDATION = 'FST_ERR_VALIDATION'
 const PRIVATE_VIEW_KEYS = ['avatar_url', 'bio', 'created_at', 'email', 'email_verified', 'id', 'is_active', 'mfa', 'permissions', 'role', 'username']
-const USER_PERMISSIONS = ['post:create', 'post:delete_own', 'post:edit_own', 'post:like']
+const USER_PERMISSIONS = ['comment:create', 'comment:delete_own', 'post:create', 'post:delete_own', 'post:edit_own', 'post:like', 'user:follow']
 const TOKEN_PAIR_KEYS = ['access_token', 'expires_in', 'refresh_token', 'token_type']
 
 function isTokenPair (t: T, res: Res, ttl: number, name: string) {

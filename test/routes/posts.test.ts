@@ -5,7 +5,7 @@ import type { App } from '../../src/app.js'
 import { createPost } from '../../src/domain/posts.js'
 import { badRequest, build, countRows, inactive, isError, isIsoUtc, loginAs, PASSWORD, postNotFound, setActive, type TestUser, the401, unknownProperty } from '../helper.js'
 
-const POST_KEYS = ['author', 'content', 'created_at', 'id', 'like_count', 'title', 'updated_at']
+const POST_KEYS = ['author', 'content', 'created_at', 'description', 'id', 'like_count', 'slug', 'tags', 'title', 'updated_at']
 const POST_KEYS_WITH_LIKED = [...POST_KEYS, 'liked'].sort()
 const AUTHOR_KEYS = ['avatar_url', 'id', 'username']
 const PAGE_KEYS = ['has_more', 'items', 'limit', 'next_cursor', 'skip', 'total']
@@ -60,7 +60,7 @@ t.test('POST /posts', async (t) => {
     t.equal(res.statusCode, 201)
     const body = res.json()
     t.same(Object.keys(body).sort(), POST_KEYS_WITH_LIKED, 'a Post, with `liked` since the caller is logged in')
-    t.same(body.author, { id: alice.id, username: alice.username, avatar_url: null }, 'the author is alice')
+    t.same(body.author, { id: alice.id, username: alice.username, avatar_url: null, following: false }, 'the author is alice (whom the caller cannot follow)')
     t.equal(body.title, 'Hello')
     t.equal(body.content, 'First post')
     t.equal(body.like_count, 0)
@@ -390,7 +390,8 @@ t.test('PATCH and DELETE /posts/{id}', async (t) => {
     t.same(Object.keys(changed).sort(), POST_KEYS_WITH_LIKED, 'answers the Post')
     t.equal(changed.title, 'New title', 'the title changed')
     t.equal(changed.content, 'Original content', 'the content stayed')
-    t.same(changed.author, before.author, 'the author stayed')
+    t.same(changed.author, { ...before.author, following: false }, 'the author stayed')
+    t.equal(changed.slug, 'new-title', 'the slug follows the new title')
     t.equal(changed.created_at, before.created_at, 'created_at stayed')
     t.not(changed.updated_at, before.updated_at, 'updated_at changed')
     t.ok(isIsoUtc(changed.updated_at) && changed.updated_at >= startedAt, 'updated_at is the time of the change')
@@ -427,7 +428,7 @@ t.test('PATCH and DELETE /posts/{id}', async (t) => {
       const res = await api.patch(actor, id, { title: `Edited by the ${who}` })
       t.equal(res.statusCode, 200, `${who}: PATCH 200 (post:edit_any)`)
       t.equal(res.json().title, `Edited by the ${who}`)
-      t.same(res.json().author, { id: alice.id, username: alice.username, avatar_url: null }, `${who}: alice stays the author`)
+      t.same(res.json().author, { id: alice.id, username: alice.username, avatar_url: null, following: false }, `${who}: alice stays the author`)
       t.equal((await row(app, id))?.authorId, alice.id)
       const del = await api.del(actor, id)
       t.equal(del.statusCode, 204, `${who}: DELETE 204 (post:delete_any)`)

@@ -35,7 +35,7 @@ const WRONG_LOGIN_MESSAGE = 'Incorrect username or password'
 
 const PRIVATE_KEYS = ['avatar_url', 'bio', 'created_at', 'email', 'email_verified', 'id', 'is_active', 'mfa', 'permissions', 'role', 'username']
 const PUBLIC_KEYS = ['avatar_url', 'bio', 'created_at', 'id', 'username']
-const USER_PERMISSIONS = ['post:create', 'post:delete_own', 'post:edit_own', 'post:like']
+const USER_PERMISSIONS = ['comment:create', 'comment:delete_own', 'post:create', 'post:delete_own', 'post:edit_own', 'post:like', 'user:follow']
 
 const isIsoUtc = (value: unknown) =>
   typeof value === 'string' && /Z$/.test(value) && new Date(value).toISOString() === value
@@ -342,8 +342,8 @@ t.test('DELETE /users/me', async (t) => {
     const at = new Date().toISOString()
     const { auditLog, likes, posts, users } = app.db.t
     const [own, theirs] = await app.db.transaction((tx) => tx.q.insert(posts).values([
-      { authorId: frank.id, title: 'Mine', content: 'x', createdAt: at, updatedAt: at },
-      { authorId: other.id, title: 'Theirs', content: 'y', createdAt: at, updatedAt: at }
+      { authorId: frank.id, title: 'Mine', content: 'x', slug: 'mine', createdAt: at, updatedAt: at },
+      { authorId: other.id, title: 'Theirs', content: 'y', slug: 'theirs', createdAt: at, updatedAt: at }
     ]).returning({ id: posts.id })).then((rows) => rows.map((r) => r!))
     if (own === undefined || theirs === undefined) throw new Error('two posts were inserted')
     await app.db.transaction((tx) => tx.q.insert(likes).values([{ userId: frank.id, postId: theirs.id, createdAt: at }, { userId: other.id, postId: own.id, createdAt: at }]))
@@ -379,7 +379,7 @@ t.test('DELETE /users/me', async (t) => {
     const jack = await loginAs(app)
     const { auditLog, posts, users } = app.db.t
     const at = new Date().toISOString()
-    await app.db.transaction((tx) => tx.q.insert(posts).values({ authorId: jack.id, title: 'Kept', content: 'x', createdAt: at, updatedAt: at }))
+    await app.db.transaction((tx) => tx.q.insert(posts).values({ authorId: jack.id, title: 'Kept', content: 'x', slug: 'kept', createdAt: at, updatedAt: at }))
     const WRONG = 'not the password at all'
     secrets.add(WRONG)
 
@@ -475,7 +475,7 @@ t.test('a wrong password asked again counts towards LOGIN_FAILURE_LIMIT, with th
   await t.test('account deletion', async (t) => {
     const judy = await loginAs(app)
     const at = new Date().toISOString()
-    await app.db.transaction((tx) => tx.q.insert(posts).values({ authorId: judy.id, title: 'Kept', content: 'x', createdAt: at, updatedAt: at }))
+    await app.db.transaction((tx) => tx.q.insert(posts).values({ authorId: judy.id, title: 'Kept', content: 'x', slug: 'kept', createdAt: at, updatedAt: at }))
     for (let i = 1; i <= 3; i++) {
       const res = await deleteMe(app, judy.auth, { password: WRONG })
       isBadRequest(t, res, 'Password is incorrect', `wrong password ${i} of 3`)
@@ -512,7 +512,7 @@ t.test('GET /users/{id}', async (t) => {
   t.same({ ...body, created_at: undefined }, { id: hana.id, username: hana.username, bio: 'Public bio', avatar_url: null, created_at: undefined })
   t.ok(isIsoUtc(body.created_at))
   t.notOk(res.body.includes(hana.email), 'never the email')
-  t.equal((await get(app, `/users/${hana.id}`, hana.auth)).body, res.body, 'the same with a token')
+  t.same((await get(app, `/users/${hana.id}`, hana.auth)).json(), { ...body, following: false }, 'with a token: the same, and whether the caller follows them')
 
   for (const id of ['999999', '2147483647']) {
     const missing = await get(app, `/users/${id}`)

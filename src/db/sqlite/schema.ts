@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm'
-import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
+import { check, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
 
 import { ROLES } from '../../policy.js'
 import { TOKEN_PURPOSES } from '../purposes.js'
@@ -99,12 +99,17 @@ export const posts = sqliteTable('posts', {
   authorId: integer('author_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
   title: text('title').notNull(),
   content: text('content').notNull(),
+  /** A short summary for lists ('' when none). */
+  description: text('description').notNull().default(''),
+  /** Made from the title, unique: the title's words, and the id after them when another post has them (src/domain/slugs.ts). */
+  slug: text('slug').notNull(),
   // Kept by triggers on likes (see drizzle/sqlite/0002), so cascaded deletes keep it right too.
   likeCount: integer('like_count').notNull().default(0),
   createdAt: text('created_at').notNull(),
   updatedAt: text('updated_at').notNull()
 }, (t) => [
   index('posts_author_idx').on(t.authorId, t.id),
+  uniqueIndex('posts_slug_unique').on(t.slug),
   // The ids alone: a page far down the list (`skip`) steps through this small index
   // instead of through the whole rows (about 15× faster at a million posts; see bench/README.md).
   index('posts_id_idx').on(t.id)
@@ -193,4 +198,55 @@ export const webauthnChallenges = sqliteTable('webauthn_challenges', {
   expiresAt: integer('expires_at').notNull()
 }, (t) => [
   index('webauthn_challenges_expires_idx').on(t.expiresAt)
+])
+
+/**
+ * Tags, normalised (src/domain/tags.ts), with the number of posts that carry each: kept by triggers on
+ * post_tags (drizzle/sqlite/), cascaded deletes included, so the list of tags, most used first, is an
+ * index walk rather than a count of every post's tags.
+ */
+export const tags = sqliteTable('tags', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  name: text('name').notNull(),
+  postCount: integer('post_count').notNull().default(0)
+}, (t) => [
+  uniqueIndex('tags_name_unique').on(t.name),
+  // Most used first: `post_count desc, name` read straight from the index.
+  index('tags_post_count_idx').on(sql`${t.postCount} desc`, t.name)
+])
+
+/** A post's tags, in the order its author gave them (`position`). */
+export const postTags = sqliteTable('post_tags', {
+  postId: integer('post_id').notNull().references(() => posts.id, { onDelete: 'cascade' }),
+  tagId: integer('tag_id').notNull().references(() => tags.id, { onDelete: 'cascade' }),
+  position: integer('position').notNull()
+}, (t) => [
+  primaryKey({ columns: [t.postId, t.tagId] }),
+  // A tag's posts, newest first: GET /posts?tag= walks this backwards.
+  index('post_tags_tag_post_idx').on(t.tagId, t.postId)
+])
+
+export const comments = sqliteTable('comments', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  postId: integer('post_id').notNull().references(() => posts.id, { onDelete: 'cascade' }),
+  authorId: integer('author_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  body: text('body').notNull(),
+  createdAt: text('created_at').notNull(),
+  updatedAt: text('updated_at').notNull()
+}, (t) => [
+  // A post's comments in either order, by offset or by cursor.
+  index('comments_post_idx').on(t.postId, t.id),
+  // A user's comments go with the user (the cascade looks them up here).
+  index('comments_author_idx').on(t.authorId)
+])
+
+/** Who follows whom; nobody follows themselves (a check, and src/domain/follows.ts says so first). */
+export const follows = sqliteTable('follows', {
+  followerId: integer('follower_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  followeeId: integer('followee_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  createdAt: text('created_at').notNull()
+}, (t) => [
+  primaryKey({ columns: [t.followerId, t.followeeId] }),
+  index('follows_followee_idx').on(t.followeeId, t.followerId),
+  check('follows_not_self', sql`${t.followerId} <> ${t.followeeId}`)
 ])
