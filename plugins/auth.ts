@@ -54,7 +54,13 @@ declare module 'fastify' {
     /** Runs `guard` before every route registered after this call in this plugin and its children. */
     protect: (guard: Guard) => void
   }
+  interface FastifyContextConfig {
+    /** The `Authorization` scheme of this route's tokens: `Bearer` (the default), or `Token` (the Conduit API, /api). */
+    authScheme?: AuthScheme
+  }
 }
+
+export type AuthScheme = 'Bearer' | 'Token'
 
 
 /** The caller on a route guarded by `authenticate` or stronger; the 401 if a guard was forgotten. */
@@ -69,13 +75,20 @@ function forbidden (request: FastifyRequest, message: string, code: string) {
 }
 
 // RFC 6750 b64token after a case-insensitive scheme; anything else counts as no token at all.
-const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i
+const SCHEMES: Record<AuthScheme, RegExp> = {
+  Bearer: /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i,
+  Token: /^Token ([A-Za-z0-9\-._~+/]+=*)$/i
+}
 const USER_ID = /^[1-9][0-9]{0,9}$/
 
-/** The token of `Authorization: Bearer <token>`, or undefined: the one parser of bearer headers. */
+/**
+ * The token of `Authorization: <scheme> <token>`, the scheme being the route's (`authScheme`, Bearer
+ * unless said), or undefined: the one parser of authorization headers. The same guards serve both
+ * APIs; only this extractor differs.
+ */
 export function bearerToken (request: FastifyRequest): string | undefined {
   const header = request.headers.authorization
-  return header === undefined ? undefined : BEARER.exec(header)?.[1]
+  return header === undefined ? undefined : SCHEMES[request.routeOptions.config.authScheme ?? 'Bearer'].exec(header)?.[1]
 }
 
 function guard (hook: preHandlerAsyncHookHandler, info: Partial<GuardInfo>): Guard {

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { userOf } from './auth.js'
-import { loginService, type Caller, type Credentials, type LoginOutcome, type LoginService } from '../src/domain/login.js'
+import { loginService, type Caller, type Credentials, type LoginOutcome, type LoginPorts, type LoginService } from '../src/domain/login.js'
 import type { RelyingParty } from '../src/domain/mfa/passkeys.js'
 import { findUserById } from '../src/domain/users.js'
 import { mfaKeys, type MfaKeys } from '../src/domain/mfa/secrets.js'
@@ -12,6 +12,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** The login and re-authentication flows (src/domain/login.ts), wired to this app's throttle, tokens, mail and metrics. */
     login: LoginService<TokenPair>
+    /** The same flows, the same throttle, for the Conduit API (/api): a login gives one long-lived access token (CONDUIT_TOKEN_TTL). */
+    conduitLogin: LoginService<string>
     /** The keys that seal TOTP secrets and hash recovery codes. */
     mfaKeys: MfaKeys
     /** Where passkeys belong: WEBAUTHN_RP_ID (or APP_URL's host) and APP_URL's origin. */
@@ -42,11 +44,10 @@ export default fp(async (app) => {
   const keys = mfaKeys(app.config.mfaEncryptionKey ?? app.config.jwtSecret)
   app.decorate('mfaKeys', keys)
   app.decorate('relyingParty', { id: app.config.webauthnRpId, origin: new URL(app.config.appUrl).origin, name: 'Inkwell' })
-  app.decorate('login', loginService<TokenPair>({
+  const ports = {
     db: app.db,
     throttle: app.loginThrottle,
     keys,
-    startSession: (session, tx) => app.tokens.start(session, tx),
     recoveryCodeUsed: (user) => {
       app.afterResponse(async () => {
         const now = await findUserById(app.db, user.id)
@@ -65,5 +66,10 @@ export default fp(async (app) => {
       // The login metric counts logins; a password asked again shows only when its limit refuses it.
       if (flow === 'login') app.metrics.login(outcome)
     }
+  } satisfies Omit<LoginPorts<unknown>, 'startSession'>
+  app.decorate('login', loginService<TokenPair>({ ...ports, startSession: (session, tx) => app.tokens.start(session, tx) }))
+  app.decorate('conduitLogin', loginService<string>({
+    ...ports,
+    startSession: (session, tx) => app.tokens.startAccessOnly(session, app.config.conduitTokenTtl, tx)
   }))
 }, { name: 'login', dependencies: ['config', 'db', 'counters', 'tokens', 'mail', 'metrics'] })

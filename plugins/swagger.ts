@@ -115,6 +115,8 @@ async function swaggerPlugin (app: FastifyInstance) {
       }
     },
     transform ({ schema, url, route }) {
+      // The Conduit API (/api) has a document of its own (/api/docs/json).
+      if (route.config?.authScheme === 'Token') return { schema: { ...schema, hide: true } as never, url }
       return { schema: documentBodyErrors(documentQueryDefaults(documentGuards(schema, route.preHandler))) as never, url }
     }
   })

@@ -17,7 +17,7 @@ async function tokensPlugin (app: FastifyInstance) {
     accessTokenTtl,
     refreshTokenTtl,
     jwtSecret,
-    signAccess: (claims) => app.jwt.sign(claims),
+    signAccess: (claims, ttl) => ttl === undefined ? app.jwt.sign(claims) : app.jwt.sign(claims, { expiresIn: `${ttl}s` }),
     log: app.log
   }))
 }

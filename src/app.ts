@@ -26,6 +26,7 @@ import adminRoutes from '../routes/admin/index.js'
 import authRoutes from '../routes/auth/index.js'
 import healthRoutes from '../routes/health/index.js'
 import pagesRoutes from '../routes/pages/index.js'
+import conduitRoutes from '../routes/conduit/index.js'
 import commentsRoutes from '../routes/posts/comments.js'
 import feedRoutes from '../routes/feed/index.js'
 import postsRoutes from '../routes/posts/index.js'
@@ -148,6 +149,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
   await app.register(feedRoutes, { prefix: '/feed' })
   await app.register(tagsRoutes, { prefix: '/tags' })
   await app.register(adminRoutes, { prefix: '/admin' })
+  // The RealWorld "Conduit" API over the same domain, for its front-ends (docs/conduit.md).
+  await app.register(conduitRoutes, { prefix: '/api' })
 
   return app
 }

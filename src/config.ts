@@ -19,6 +19,8 @@ export interface Config {
   jwtSecret: string
   accessTokenTtl: number
   refreshTokenTtl: number
+  /** Life of a Conduit (/api) token, which is never refreshed: its session ends with it. */
+  conduitTokenTtl: number
   uploadsDir: string
   logLevel: string
   authRateLimit: number
@@ -273,6 +275,7 @@ export function loadConfig (env: Env = process.env): Config {
     jwtSecret: secret,
     accessTokenTtl,
     refreshTokenTtl,
+    conduitTokenTtl: integer(env, 'CONDUIT_TOKEN_TTL', 604_800, 60, 31_536_000),
     uploadsDir: text(env, 'UPLOADS_DIR', './data/uploads'),
     logLevel,
     authRateLimit: integer(env, 'AUTH_RATE_LIMIT', 60, 1, Number.MAX_SAFE_INTEGER),

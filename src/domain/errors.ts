@@ -47,6 +47,10 @@ export const errors = {
   /** A tag that normalises to nothing, to more than 32 characters, or holds a comma or a control character. */
   invalidTag: (raw: string) => new DomainError('invalid', 'INVALID_TAG', `Invalid tag ${JSON.stringify(raw.slice(0, 40))}: 1 to 32 characters once trimmed, without commas or control characters`),
   tooManyTags: () => new DomainError('invalid', 'TOO_MANY_TAGS', 'At most 10 different tags'),
+  /** The Conduit API (/api) cannot ask for the current password, which a new password needs. */
+  passwordChangeElsewhere: () => new DomainError('invalid', 'PASSWORD_CHANGE_ELSEWHERE', 'The password cannot be changed here: use POST /users/me/password, which asks for the current one'),
+  /** Conduit's `image`: pictures are uploaded through PUT /users/me/avatar; only the current value or none may be sent. */
+  imageUploadElsewhere: () => new DomainError('invalid', 'IMAGE_UPLOAD_ELSEWHERE', 'image can only be kept, or removed with "" or null: upload a picture through PUT /users/me/avatar'),
   cannotFollowSelf: () => new DomainError('invalid', 'CANNOT_FOLLOW_SELF', 'You cannot follow yourself'),
   emailTaken: () => new DomainError('conflict', 'EMAIL_TAKEN', 'Email already registered'),
   usernameTaken: () => new DomainError('conflict', 'USERNAME_TAKEN', 'Username already taken'),

@@ -11,7 +11,7 @@ const now = () => new Date().toISOString()
 const param = sql.placeholder
 
 /** The fields of a page's rows, in the order of the select: the rows come back as arrays (db.preparedRows). */
-type PostTuple = [
+export type PostTuple = [
   id: number, title: string, content: string, description: string, slug: string, tags: string | null,
   likeCount: number, createdAt: string, updatedAt: string,
   authorId: number, authorUsername: string, authorBio: string, authorAvatar: string | null,

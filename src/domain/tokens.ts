@@ -38,8 +38,8 @@ export interface TokenSettings {
   accessTokenTtl: number
   refreshTokenTtl: number
   jwtSecret: string
-  /** Signs an access token's claims (with the key and algorithm its verifier uses). */
-  signAccess: (claims: { sub: string, sid: string, type: 'access', jti: string }) => string
+  /** Signs an access token's claims (with the key and algorithm its verifier uses), living `ttl` seconds (default: accessTokenTtl). */
+  signAccess: (claims: { sub: string, sid: string, type: 'access', jti: string }, ttl?: number) => string
   log: TokenLog
 }
 
@@ -55,6 +55,12 @@ export interface TokenService {
    * undefined when the verified password is no longer the account's (or the account is gone).
    */
   start: (session: NewSession, tx?: Database) => Promise<TokenPair | undefined>
+  /**
+   * Starts a session whose one access token lives `ttl` seconds, with no refresh token: for clients
+   * that never refresh (Conduit's). The session ends when the token does, and like any session it is
+   * listed, revocable at once, and ended by logout-all and deactivation. Undefined as for `start`.
+   */
+  startAccessOnly: (session: NewSession, ttl: number, tx?: Database) => Promise<string | undefined>
   /** Spends a refresh token for a new pair in the same session; throws the 401 otherwise. */
   refresh: (refreshToken: string, log?: TokenLog) => Promise<TokenPair>
   /** Ends the session a refresh token belongs to. Never fails: logout is idempotent. */
@@ -100,6 +106,11 @@ export function createTokenService (db: Database, settings: TokenSettings): Toke
         const sessionId = await createSession(tx, userId, verifiedHash, refreshTokenTtl, client, amr)
         return sessionId === undefined ? undefined : await pair(tx, userId, sessionId)
       })
+    },
+
+    async startAccessOnly ({ userId, verifiedHash, client, amr }, ttl, into = db) {
+      const sessionId = await into.transaction((tx) => createSession(tx, userId, verifiedHash, ttl, client, amr))
+      return sessionId === undefined ? undefined : signAccess({ sub: String(userId), sid: sessionId, type: 'access', jti: newId() }, ttl)
     },
 
     async refresh (refreshToken, log = settings.log) {

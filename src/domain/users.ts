@@ -130,11 +130,15 @@ export async function findUserByEmail (db: Database, email: string): Promise<Use
   return (await db.q.select().from(users).where(eq(users.email, normalizeEmail(email))))[0]
 }
 
+/** The user with this username, compared case-insensitively (users_username_lower_unique). */
+export async function findUserByUsername (db: Database, username: string): Promise<UserRow | undefined> {
+  const { users } = db.t
+  return (await db.q.select().from(users).where(eq(sql`lower(${users.username})`, username.toLowerCase())))[0]
+}
+
 /** Login accepts the email or the username, each compared case-insensitively. */
 export async function findUserByLogin (db: Database, login: string): Promise<UserRow | undefined> {
-  if (login.includes('@')) return await findUserByEmail(db, login)
-  const { users } = db.t
-  return (await db.q.select().from(users).where(eq(sql`lower(${users.username})`, login.toLowerCase())))[0]
+  return login.includes('@') ? await findUserByEmail(db, login) : await findUserByUsername(db, login)
 }
 
 export async function updateProfile (db: Database, id: number, change: ProfileChange): Promise<UserRow> {
