@@ -36,6 +36,8 @@ function documentConduitRoute (schema: FastifySchema | undefined, preHandler: un
   responses['422'] ??= conduitError('Invalid input (a field missing, too long, of the wrong type, or unknown), or a rule of Inkwell\'s refused it (a password too common, a name taken)')
   const required = guards.some((g) => g.auth === 'required')
   if (required) responses['401'] ??= conduitError('Missing, invalid, expired or revoked token')
+  // The specification lists a 401 on routes where a token is optional too; here an invalid one counts as none.
+  else if (guards.length > 0) responses['401'] ??= conduitError('Not sent here: an invalid or expired token counts as none (the specification lists this status)')
   if (guards.some((g) => g.active || g.permissions.length > 0)) responses['403'] ??= conduitError('The account is inactive (or its e-mail unverified with REQUIRE_VERIFIED_EMAIL), or the caller does not own what they change')
   const security = guards.length === 0 ? [] : required ? [{ [TOKEN_SCHEME]: [] }] : [{}, { [TOKEN_SCHEME]: [] }]
   return { ...schema, response: responses, security } as FastifySchema

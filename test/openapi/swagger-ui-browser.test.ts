@@ -1,62 +1,8 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import t from 'tap'
 import { build } from '../helper.js'
-
-// Debian's chromium (`apt-get install chromium`; .ci/run installs it). No Playwright browser download.
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-// A name that is not loopback to the browser, but resolves to this machine.
-const OTHER_HOST = 'inkwell.test'
-const WAIT = 15_000
-
-interface Teardown { teardown: (fn: () => unknown) => void }
-
-async function launch (t: Teardown): Promise<BrowserContext> {
-  const profile = mkdtempSync(join(tmpdir(), 'inkwell-chromium-'))
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 60_000,
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-proxy-server',
-      `--host-resolver-rules=MAP ${OTHER_HOST} 127.0.0.1`
-    ]
-  })
-  t.teardown(async () => {
-    await context.close()
-    rmSync(profile, { recursive: true, force: true })
-  })
-  context.setDefaultTimeout(WAIT)
-  context.setDefaultNavigationTimeout(WAIT)
-  return context
-}
-
-/** Only this machine is reachable: anything else the page asks for is refused and reported. */
-async function loopbackOnly (context: BrowserContext): Promise<string[]> {
-  const refused: string[] = []
-  await context.route('**/*', async (route) => {
-    const { hostname } = new URL(route.request().url())
-    if (hostname === '127.0.0.1' || hostname === OTHER_HOST) return route.continue()
-    refused.push(route.request().url())
-    return route.abort()
-  })
-  return refused
-}
-
-/** What went wrong in the page, for failure messages. */
-function watchErrors (page: Page): string[] {
-  const errors: string[] = []
-  page.on('pageerror', (err) => errors.push(`page error: ${err.message}`))
-  page.on('requestfailed', (request) => errors.push(`request failed: ${request.url()} ${request.failure()?.errorText ?? ''}`))
-  page.on('response', (response) => {
-    if (response.status() >= 400) errors.push(`HTTP ${response.status()}: ${response.request().method()} ${response.url()}`)
-  })
-  return errors
-}
+import { CHROMIUM, launch, loopbackOnly, OTHER_HOST, watchErrors } from '../support/browser.js'
 
 t.test('Swagger UI in real Chromium: Authorize with the password flow, then GET /users/me', async (t) => {
   if (!existsSync(CHROMIUM)) {
