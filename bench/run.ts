@@ -353,6 +353,32 @@ async function scenarios (): Promise<void> {
         rows.push(row)
       }
     }
+    // The Conduit API's lists of 20 with a token (docs/conduit.md): the article page and the feed, each
+    // in alternating rounds with Inkwell's own page with a token, so their ratio is the same moment's.
+    const articlesOf = (v: Record<string, unknown>) => Array.isArray(v.articles) ? v.articles as Array<Record<string, unknown>> : []
+    const conduitLists: Array<[string, string, (v: Record<string, unknown>) => boolean]> = [
+      ['GET /api/articles?limit=20 with token', '/api/articles?limit=20', (v) => articlesOf(v).length === 20 && v.articlesCount === SEED.posts],
+      ['GET /api/articles/feed?limit=20', '/api/articles/feed?limit=20', (v) => articlesOf(v).length === 20 && articlesOf(v).every((a) => (a.author as { following?: unknown }).following === true)]
+    ]
+    for (const [scenario, path, test] of conduitLists) {
+      const requests: LoadRequest[] = tokens.map((t) => ({ path, headers: { authorization: `Token ${t}` } }))
+      await check(inkwell, requests[0] as LoadRequest, (s, b) => isJson(s, b, test))
+      const ours: Row[] = []
+      const native: Row[] = []
+      for (let round = 0; round < rounds; round++) {
+        for (const conduit of round % 2 === 0 ? [true, false] : [false, true]) {
+          const row = conduit ? await measure(scenario, inkwell, requests) : await measure('GET /posts?limit=20 with token', inkwell, postsToken)
+          rows.pop()
+          ;(conduit ? ours : native).push(row)
+        }
+      }
+      const row = mergeRounds(ours)
+      const page = mergeRounds(native)
+      const referencePage = rows.find((r) => r.scenario === 'GET /posts?limit=20 with token' && r.server === 'reference')
+      row.note = `${(row.rps / page.rps).toFixed(2)}× the req/s and ${(row.cpuUs / page.cpuUs).toFixed(2)}× the CPU per response of Inkwell's own ` +
+        'GET /posts?limit=20 with token in the same rounds' + (referencePage === undefined ? '' : `; ${(row.rps / referencePage.rps).toFixed(2)}× the reference's page`)
+      rows.push(row)
+    }
     if (postgres) {
       // A second process of Inkwell and of the reference on the same database (pinned like the first),
       // the load split over both: what sharing PostgreSQL costs. Their RSS and CPU columns add up both

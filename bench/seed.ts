@@ -54,7 +54,11 @@ interface BenchRows {
   users: Array<[id: number, email: string, username: string, bio: string, at: string]>
   posts: Array<[id: number, authorId: number, title: string, content: string, at: string]>
   likes: Array<[userId: number, postId: number, at: string]>
+  follows: Array<[followerId: number, followeeId: number, at: string]>
 }
+
+/** Each user follows this many others (drawn after the likes, so posts and likes stay as they were). */
+const FOLLOWS_PER_USER = 20
 
 /**
  * The seeded rows, the same on every run and on both engines. Post 1..10 belong to user 1, the rest to
@@ -62,7 +66,7 @@ interface BenchRows {
  */
 function benchRows (options: SeedOptions): BenchRows {
   const random = prng(42)
-  const rows: BenchRows = { users: [], posts: [], likes: [] }
+  const rows: BenchRows = { users: [], posts: [], likes: [], follows: [] }
   for (let n = 1; n <= options.users; n++) rows.users.push([n, benchEmail(n), benchUsername(n), text(random, 8), isoAt(n)])
   postRows(random, 1, options.posts, options.users, (row) => rows.posts.push(row))
   // Likes cluster on recent posts, as they do in life: half of them go to the newest tenth.
@@ -79,6 +83,16 @@ function benchRows (options: SeedOptions): BenchRows {
     if (seen.has(key)) continue
     seen.add(key)
     rows.likes.push([userId, postId, isoAt(options.users + postId)])
+  }
+  // Follows, for the feed: each user follows FOLLOWS_PER_USER others (fewer when there are fewer users).
+  for (let follower = 1; follower <= options.users; follower++) {
+    const followed = new Set<number>()
+    const want = Math.min(FOLLOWS_PER_USER, options.users - 1)
+    while (followed.size < want) {
+      const followee = 1 + Math.floor(random() * options.users)
+      if (followee !== follower) followed.add(followee)
+    }
+    for (const followee of followed) rows.follows.push([follower, followee, isoAt(options.users)])
   }
   return rows
 }
@@ -106,16 +120,18 @@ export async function seedDatabase (path: string, options: SeedOptions): Promise
       'insert into users (id, email, username, password_hash, role, is_active, bio, created_at, updated_at) ' +
       'values (?, ?, ?, ?, \'user\', 1, ?, ?, ?)')
     const insertPost = sqlite.prepare(
-      'insert into posts (id, author_id, title, content, created_at, updated_at, slug) values (?, ?, ?, ?, ?, ?, \'post-\' || ?)')
+      'insert into posts (id, author_id, title, content, created_at, updated_at, slug) values (?, ?, ?, ?, ?, ?, ?)')
     const insertLike = sqlite.prepare('insert into likes (user_id, post_id, created_at) values (?, ?, ?)')
+    const insertFollow = sqlite.prepare('insert into follows (follower_id, followee_id, created_at) values (?, ?, ?)')
     sqlite.transaction(() => {
       for (const [id, email, username, bio, at] of rows.users) insertUser.run(id, email, username, passwordHash, bio, at, at)
-      for (const [id, authorId, title, content, at] of rows.posts) insertPost.run(id, authorId, title, content, at, at, id)
+      for (const [id, authorId, title, content, at] of rows.posts) insertPost.run(id, authorId, title, content, at, at, `post-${id}`)
       for (const like of rows.likes) insertLike.run(...like)
+      for (const follow of rows.follows) insertFollow.run(...follow)
     })()
     sqlite.pragma('wal_checkpoint(TRUNCATE)')
     const ms = Math.round(performance.now() - started)
-    options.log?.(`seeded ${options.users} users, ${options.posts} posts, ${rows.likes.length} likes in ${ms} ms`)
+    options.log?.(`seeded ${options.users} users, ${options.posts} posts, ${rows.likes.length} likes, ${rows.follows.length} follows in ${ms} ms`)
     return { users: options.users, posts: options.posts, likes: rows.likes.length, ms }
   } finally {
     sqlite.close()
@@ -147,6 +163,7 @@ export async function seedPostgres (url: string, options: SeedOptions): Promise<
     await insertMany(client, 'posts (id, author_id, title, content, created_at, updated_at, slug)',
       rows.posts.map(([id, authorId, title, content, at]) => [id, authorId, title, content, at, at, `post-${id}`]))
     await insertMany(client, 'likes (user_id, post_id, created_at)', rows.likes)
+    await insertMany(client, 'follows (follower_id, followee_id, created_at)', rows.follows)
     await client.query('update posts p set like_count = l.n from (select post_id, count(*)::int as n from likes group by post_id) l where l.post_id = p.id')
     await client.query('update row_counts set n = (select count(*) from posts) where name = \'posts\'')
     for (const table of ['users', 'posts']) {
@@ -161,7 +178,7 @@ export async function seedPostgres (url: string, options: SeedOptions): Promise<
     await client.end()
   }
   const ms = Math.round(performance.now() - started)
-  options.log?.(`seeded ${options.users} users, ${options.posts} posts, ${rows.likes.length} likes in ${ms} ms (PostgreSQL, ${name})`)
+  options.log?.(`seeded ${options.users} users, ${options.posts} posts, ${rows.likes.length} likes, ${rows.follows.length} follows in ${ms} ms (PostgreSQL, ${name})`)
   return { users: options.users, posts: options.posts, likes: rows.likes.length, ms }
 }
 
@@ -202,8 +219,8 @@ type Sqlite = BetterSqlite.Database
 
 function insertPosts (sqlite: Sqlite, random: () => number, firstId: number, lastId: number, users: number): void {
   const insertPost = sqlite.prepare(
-    'insert into posts (id, author_id, title, content, created_at, updated_at, slug) values (?, ?, ?, ?, ?, ?, \'post-\' || ?)')
-  postRows(random, firstId, lastId, users, ([id, authorId, title, content, at]) => { insertPost.run(id, authorId, title, content, at, at, id) })
+    'insert into posts (id, author_id, title, content, created_at, updated_at, slug) values (?, ?, ?, ?, ?, ?, ?)')
+  postRows(random, firstId, lastId, users, ([id, authorId, title, content, at]) => { insertPost.run(id, authorId, title, content, at, at, `post-${id}`) })
 }
 
 /**

@@ -5,9 +5,8 @@ import { conduitError, LoginBody, RegisterBody, UpdateUserBody, UserResponse } f
 import { startEmailChange, startVerification } from '../../src/domain/accounts.js'
 import { clearAvatar } from '../../src/domain/avatars.js'
 import { errors } from '../../src/domain/errors.js'
-import { createUser, findUserByLogin, updateProfile } from '../../src/domain/users.js'
+import { avatarUrl, createUser, findUserByLogin, updateProfile } from '../../src/domain/users.js'
 import { imageOf, userView } from './views.js'
-import { avatarUrl } from '../../src/domain/users.js'
 
 /** Conduit's users: registration, login, the current user. Tokens are Inkwell sessions (docs/conduit.md). */
 const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -86,7 +85,8 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const currentImage = imageOf(request, avatarUrl(me.avatar))
     const removeImage = image !== undefined && image !== currentImage && (image === '' || image === null)
     if (image !== undefined && image !== currentImage && !removeImage) throw errors.imageUploadElsewhere()
-    let user = await updateProfile(app.db, me.id, { username, bio: bio ?? undefined })
+    // A null bio is an empty one (front-ends send either).
+    let user = await updateProfile(app.db, me.id, { username, bio: bio === null ? '' : bio })
     if (removeImage && me.avatar !== null) user = await clearAvatar(app.db, app.uploadsDir, me.id, request.log)
     if (email !== undefined && email.toLowerCase() !== me.email) {
       app.afterResponse(async () => {

@@ -58,7 +58,7 @@ t.test('a front-end on another origin uses /api from Chromium', async (t) => {
   const tab = await context.newPage()
 
   await tab.goto(`${front}/`)
-  const outcome = await tab.evaluate(async () => await (window as unknown as { outcome: Promise<Record<string, unknown>> }).outcome)
+  const outcome = await tab.evaluate(async () => await (globalThis as unknown as { outcome: Promise<Record<string, unknown>> }).outcome)
   t.match(outcome, { ok: true, register: 201, me: 200, username: 'cors', article: 201, slug: 'across-origins', refused: 401 }, 'every call went through, across origins')
   t.same(outcome.refusedBody, { errors: { body: ['Could not validate credentials'] } }, 'and a refusal reads as Conduit\'s error')
   t.ok(preflights.includes('/api/user') && preflights.includes('/api/articles'), `Chromium preflighted the calls with JSON or a token (${preflights.join(', ')})`)
@@ -66,7 +66,7 @@ t.test('a front-end on another origin uses /api from Chromium', async (t) => {
   // The same page from an origin not in CORS_ORIGINS: the browser refuses to hand over the answers.
   const stranger = await context.newPage()
   await stranger.goto(`http://127.0.0.1:${frontPort}/`)
-  const blocked = await stranger.evaluate(async () => await (window as unknown as { outcome: Promise<Record<string, unknown>> }).outcome)
+  const blocked = await stranger.evaluate(async () => await (globalThis as unknown as { outcome: Promise<Record<string, unknown>> }).outcome)
   t.match(blocked, { ok: false, error: /TypeError|Failed to fetch/ }, 'another origin: fetch fails')
   const preflight = await app.inject({
     method: 'OPTIONS', url: '/api/user', headers: { origin: 'http://127.0.0.1:1', 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' }

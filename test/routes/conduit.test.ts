@@ -56,6 +56,7 @@ t.test('a front-end\'s walk: register, log in, write, tag, favorite, comment, fo
   const updated = await send(app, 'PUT', '/user', jake, { user: { bio: 'I like to skateboard', image: '' } })
   t.equal(updated.statusCode, 200)
   t.match(updated.json().user, { bio: 'I like to skateboard', image: null, username: 'Jake' }, 'bio changed; an empty image means none')
+  t.equal((await send(app, 'PUT', '/user', jane, { user: { bio: null, image: null } })).json().user.bio, '', 'a null bio is an empty one')
 
   const created = await send(app, 'POST', '/articles', jake, { article: dragon })
   t.equal(created.statusCode, 201, 'create: 201')
