@@ -31,9 +31,12 @@ t.test('four `cli migrate` processes at once on a fresh database: all exit 0, ea
   const applied = await inSchema<{ hash: string }>(url, 'select hash from __drizzle_migrations')
   t.equal(applied.length, journal.entries.length, `${journal.entries.length} migrations recorded, none twice`)
   const tables = (await inSchema<{ name: string }>(url, "select tablename as name from pg_tables where schemaname = current_schema() order by 1")).map((r) => r.name)
-  t.same(tables, ['__drizzle_migrations', 'account_tokens', 'audit_log', 'likes', 'mfa_challenges', 'passkeys', 'posts', 'recovery_codes', 'refresh_tokens', 'row_counts', 'sessions', 'totp_factors', 'users', 'webauthn_challenges'], 'the tables, in this schema only')
+  t.same(tables, [
+    '__drizzle_migrations', 'account_tokens', 'audit_log', 'comments', 'follows', 'likes', 'mfa_challenges', 'passkeys', 'post_tags', 'posts',
+    'recovery_codes', 'refresh_tokens', 'row_counts', 'sessions', 'tags', 'totp_factors', 'users', 'webauthn_challenges'
+  ], 'the tables, in this schema only')
   const triggers = (await inSchema<{ name: string }>(url, 'select distinct trigger_name as name from information_schema.triggers where trigger_schema = current_schema() order by 1')).map((r) => r.name)
-  t.same(triggers, ['likes_count', 'posts_count'], 'the counters\' triggers')
+  t.same(triggers, ['likes_count', 'post_tags_count', 'posts_count'], 'the counters\' triggers')
   const [counter] = await inSchema<{ n: string }>(url, "select n from row_counts where name = 'posts'")
   t.equal(counter?.n, '0', 'the posts counter starts at 0')
 
