@@ -74,6 +74,7 @@ export default {
       'test/plugins/authenticate.test.ts',
       'test/routes/admin.test.ts',
       'test/routes/posts.test.ts',
+      'test/routes/comments.test.ts',
       'test/routes/passwords.test.ts',
       'test/security/throttling.test.ts',
       'test/routes/auth.test.ts',
