@@ -7,9 +7,9 @@ import {
 } from '../../schemas/conduit.js'
 import { createComment, deleteComment, listComments } from '../../src/domain/comments.js'
 import {
-  createPost, deletePost, existingPost, getPostRow, likePost, listPostRows, postToChange, unlikePost, updatePost, type PostFilter
+  createPost, deletePost, getPostRow, likePost, listPostRows, postToChange, unlikePost, updatePost, type PostFilter
 } from '../../src/domain/posts.js'
-import { listTags, normalizeTag } from '../../src/domain/tags.js'
+import { listTags } from '../../src/domain/tags.js'
 import { findUserByUsername } from '../../src/domain/users.js'
 import { articleOfList, articleView, commentView } from './views.js'
 
@@ -43,7 +43,7 @@ const articlesRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => {
     const { tag, author, favorited, limit, offset } = request.query
     const [authorId, likedBy] = await Promise.all([userIdOf(author), userIdOf(favorited)])
-    const filter = authorId === null || likedBy === null ? null : { authorId, likedBy, tag: tag === undefined ? undefined : normalizeTag(tag) }
+    const filter = authorId === null || likedBy === null ? null : { authorId, likedBy, tag }
     return await articlePage(request, filter, limit, offset, request.user?.id)
   })
 
@@ -86,7 +86,7 @@ const articlesRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const me = userOf(request)
     const { title, description, body, tagList } = request.body.article
     const id = await createPost(app.db, me.id, { title, description, content: body, tags: tagList })
-    return reply.code(201).send({ article: articleView(request, await getPostRow(app.db, { id }, me.id)) })
+    return reply.code(201).send({ article: articleView(request, await getPostRow(app.db, id, me.id)) })
   })
 
   app.put('/articles/:slug', {
@@ -105,7 +105,7 @@ const articlesRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const post = await postToChange(app.db, { slug: request.params.slug }, me, 'post:edit_any')
     const { title, description, body, tagList } = request.body.article
     await updatePost(app.db, post.id, { title, description, content: body, tags: tagList })
-    return { article: articleView(request, await getPostRow(app.db, { id: post.id }, me.id)) }
+    return { article: articleView(request, await getPostRow(app.db, post.id, me.id)) }
   })
 
   app.delete('/articles/:slug', {
@@ -186,9 +186,8 @@ const articlesRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
       handler: async (request) => {
         const me = userOf(request).id
-        const post = await existingPost(app.db, { slug: request.params.slug })
-        await like(app.db, me, post.id)
-        return { article: articleView(request, await getPostRow(app.db, { id: post.id }, me)) }
+        const postId = await like(app.db, me, { slug: request.params.slug })
+        return { article: articleView(request, await getPostRow(app.db, postId, me)) }
       }
     })
   }

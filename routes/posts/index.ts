@@ -6,7 +6,6 @@ import { CreatePostBody, Post, PostListQuery, PostPage, UpdatePostBody } from '.
 import {
   createPost, deletePost, getPostView, likePost, listPosts, postToChange, unlikePost, updatePost
 } from '../../src/domain/posts.js'
-import { normalizeTag } from '../../src/domain/tags.js'
 
 const badId = errorResponse('The id is not a positive integer')
 const notFound = errorResponse('Post not found')
@@ -28,8 +27,7 @@ const postsRoutes: FastifyPluginAsyncTypebox = async (app) => {
     }
   }, async (request) => {
     const { author, tag, liked_by: likedBy, ...page } = request.query
-    const filter = { authorId: author, tag: tag === undefined ? undefined : normalizeTag(tag), likedBy }
-    return await listPosts(app.db, app.cursors, page, request.user?.id, filter)
+    return await listPosts(app.db, app.cursors, page, request.user?.id, { authorId: author, tag, likedBy })
   })
 
   app.get('/:id', {

@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, gt, lt, sql } from 'drizzle-orm'
 import type { Database, UserRow } from '../db/index.js'
 import { errors } from './errors.js'
-import type { CursorPage, Cursors, PageRequest } from './pagination.js'
+import { pageEnd, pageStart, type CursorPage, type CursorPageRequest, type Cursors } from './pagination.js'
 import { hasPermission } from '../policy.js'
 import { existingPost, type PostKey } from './posts.js'
 import { avatarUrl } from './users.js'
@@ -10,8 +10,7 @@ const now = () => new Date().toISOString()
 
 export type CommentOrder = 'newest' | 'oldest'
 
-export interface CommentPageRequest extends PageRequest {
-  cursor?: string | undefined
+export interface CommentPageRequest extends CursorPageRequest {
   order: CommentOrder
 }
 
@@ -72,9 +71,7 @@ export async function listComments (db: Database, cursors: Cursors, key: PostKey
   const post = await existingPost(db, key)
   const { comments } = db.t
   const list = `posts/${post.id}/comments?order=${request.order}`
-  if (request.cursor !== undefined && request.skip > 0) throw errors.cursorWithSkip()
-  const after = request.cursor === undefined ? undefined : cursors.read(list, request.cursor)
-  const skip = after === undefined ? request.skip : 0
+  const { after, skip } = pageStart(cursors, list, request)
   const newest = request.order === 'newest'
   const onPost = eq(comments.postId, post.id)
   const [found, [counted]] = await Promise.all([
@@ -84,17 +81,8 @@ export async function listComments (db: Database, cursors: Cursors, key: PostKey
       .limit(request.limit + 1).offset(skip),
     db.q.select({ n: sql<number>`cast(count(*) as integer)` }).from(comments).where(onPost)
   ])
-  const hasMore = found.length > request.limit
-  const items = hasMore ? found.slice(0, request.limit) : found
-  const last = items[items.length - 1]
-  return {
-    items,
-    total: counted?.n ?? 0,
-    skip,
-    limit: request.limit,
-    has_more: hasMore,
-    next_cursor: hasMore && last !== undefined ? cursors.issue(list, last.id) : null
-  }
+  const { rows, hasMore, next } = pageEnd(found, request.limit, cursors, list, (row) => row.id)
+  return { items: rows, total: counted?.n ?? 0, skip, limit: request.limit, has_more: hasMore, next_cursor: next }
 }
 
 async function commentRow (db: Database, id: number, viewerId: number | undefined): Promise<CommentRow> {

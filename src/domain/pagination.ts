@@ -23,6 +23,32 @@ export interface CursorPage<T> extends Page<T> {
   next_cursor: string | null
 }
 
+/** A request for a page of a list that also takes `cursor` (the `next_cursor` of its previous page). */
+export interface CursorPageRequest extends PageRequest {
+  cursor?: string | undefined
+}
+
+/**
+ * Where a page of `list` starts: after the id its cursor names (and `skip` is then 0), or `skip` items
+ * down. A cursor beside a `skip` above 0 is refused, and so is a cursor `list` did not issue.
+ */
+export function pageStart (cursors: Cursors, list: string, request: CursorPageRequest): { after: number | undefined, skip: number } {
+  if (request.cursor === undefined) return { after: undefined, skip: request.skip }
+  if (request.skip > 0) throw errors.cursorWithSkip()
+  return { after: cursors.read(list, request.cursor), skip: 0 }
+}
+
+/**
+ * The page out of `found`, read one row past `limit` (that row says whether another page follows,
+ * whatever the total says meanwhile), and the cursor of the next page: the last row's id in `list`.
+ */
+export function pageEnd<T> (found: T[], limit: number, cursors: Cursors, list: string, idOf: (row: T) => number): { rows: T[], hasMore: boolean, next: string | null } {
+  const hasMore = found.length > limit
+  const rows = hasMore ? found.slice(0, limit) : found
+  const last = rows[rows.length - 1]
+  return { rows, hasMore, next: hasMore && last !== undefined ? cursors.issue(list, idOf(last)) : null }
+}
+
 /**
  * Keyset cursors: `<payload>.<tag>`, both base64url. The payload is the last id a page showed; the tag
  * is an HMAC-SHA256 (truncated to 128 bits) of the list's name and that payload, keyed with a key of its

@@ -2,9 +2,9 @@ import { and, desc, eq, inArray, lt, lte, sql, type SQL } from 'drizzle-orm'
 import type { BuiltQuery, Database, PostRow, Query, Tables, UserRow } from '../db/index.js'
 import { errors } from './errors.js'
 import { hasPermission, type Permission } from '../policy.js'
-import type { CursorPage, Cursors, PageRequest } from './pagination.js'
+import { pageEnd, pageStart, type CursorPage, type CursorPageRequest, type Cursors } from './pagination.js'
 import { assignSlug, provisionalSlug } from './slugs.js'
-import { normalizeTags, setPostTags } from './tags.js'
+import { normalizeTag, normalizeTags, setPostTags } from './tags.js'
 import { avatarUrl } from './users.js'
 
 const now = () => new Date().toISOString()
@@ -143,10 +143,19 @@ function prepareStatements (db: Database, q: Query, t: Tables) {
     anonymous: db.preparedRows(`posts_${key}_anonymous`, () => build(false)) as RunRows,
     viewer: db.preparedRows(`posts_${key}_viewer`, () => build(true)) as RunRows
   })
+  // A page's runners, made once per list shape (on its first page), not on every request.
+  const pages = new Map<string, Runner>()
   return {
     /** The page of a list of this shape; each shape's statements are prepared on first use. */
-    page: (shape: readonly FilterKey[], by: 'offset' | 'cursor') =>
-      runner(`${shape.join('_') || 'all'}_${by}`, (v) => pageQuery(q, t, shape, by, v)),
+    page (shape: readonly FilterKey[], by: 'offset' | 'cursor'): Runner {
+      const key = `${shape.join('_') || 'all'}_${by}`
+      let found = pages.get(key)
+      if (found === undefined) {
+        found = runner(key, (v) => pageQuery(q, t, shape, by, v))
+        pages.set(key, found)
+      }
+      return found
+    },
     one: runner('one', (v) => selectPosts(q, t, v, 'none').where(eq(posts.id, param('id')))),
     bySlug: runner('by_slug', (v) => selectPosts(q, t, v, 'none').where(eq(posts.slug, param('slug')))),
     /** A list's total alone, for a page past its end (no row to carry it); none for a tag nobody uses. */
@@ -196,10 +205,7 @@ export function postView (row: PostTuple): PostView {
 /** What else a post's row tells that the API's view leaves out: the author's bio (for Conduit's profiles). */
 export const authorBioOf = (row: PostTuple): string => row[11]
 
-export interface PostPageRequest extends PageRequest {
-  /** The `next_cursor` of the previous page of the same list. */
-  cursor?: string | undefined
-}
+export type PostPageRequest = CursorPageRequest
 
 /** The name a list's cursors are bound to: one list's cursor does not continue another's. */
 function listName (filter: PostFilter, shape: readonly FilterKey[]): string {
@@ -221,40 +227,35 @@ export async function listPosts (db: Database, cursors: Cursors, request: PostPa
 /** listPosts' page as the rows come from the database, for a view other than Inkwell's own (Conduit's). */
 export async function listPostRows (db: Database, cursors: Cursors, request: PostPageRequest, viewerId: number | undefined, filter: PostFilter) {
   const s = statementsFor(db)
-  const shape = FILTER_KEYS.filter((key) => filter[key] !== undefined)
-  const list = listName(filter, shape)
-  const { limit, cursor } = request
-  if (cursor !== undefined && request.skip > 0) {
-    throw errors.cursorWithSkip()
-  }
-  const before = cursor === undefined ? undefined : cursors.read(list, cursor)
-  const skip = before === undefined ? request.skip : 0
+  // The tag asked for is compared as tags are stored (400 for one that cannot be a tag).
+  const wanted = filter.tag === undefined ? filter : { ...filter, tag: normalizeTag(filter.tag) }
+  const shape = FILTER_KEYS.filter((key) => wanted[key] !== undefined)
+  const list = listName(wanted, shape)
+  const { limit } = request
+  const { after: before, skip } = pageStart(cursors, list, request)
   const statements = s.page(shape, before === undefined ? 'offset' : 'cursor')
-  const values = { ...filter, limit: limit + 1, skip, before, viewerId }
+  const values = { ...wanted, limit: limit + 1, skip, before, viewerId }
   const found = viewerId === undefined ? await statements.anonymous(values) : await statements.viewer(values)
-  const total = found[0]?.[15] ?? (await s.total(shape)(filter))[0]?.[0] ?? 0
-  const hasMore = found.length > limit
-  const rows = hasMore ? found.slice(0, limit) : found
-  const last = rows[rows.length - 1]
-  return { rows, total, skip, limit, hasMore, next: hasMore && last !== undefined ? cursors.issue(list, last[0]) : null }
+  const total = found[0]?.[15] ?? (await s.total(shape)(wanted))[0]?.[0] ?? 0
+  return { ...pageEnd(found, limit, cursors, list, (row) => row[0]), total, skip, limit }
 }
 
 /** One post as the viewer sees it; 404 `Post not found` when there is none. */
 export async function getPostView (db: Database, id: number, viewerId?: number) {
-  return postView(await getPostRow(db, { id }, viewerId))
-}
-
-/** One post's row, by id or by slug; 404 `Post not found` when there is none. */
-export async function getPostRow (db: Database, key: { id: number } | { slug: string }, viewerId?: number): Promise<PostTuple> {
-  const s = statementsFor(db)
-  const statement = 'id' in key ? s.one : s.bySlug
-  const [row] = viewerId === undefined ? await statement.anonymous(key) : await statement.viewer({ ...key, viewerId })
-  if (row === undefined) throw errors.postNotFound()
-  return row
+  return postView(await getPostRow(db, id, viewerId))
 }
 
 /** A post named by its id (Inkwell's API) or by its slug (Conduit's). */
 export type PostKey = number | { slug: string }
+
+/** One post's row, by id or by slug; 404 `Post not found` when there is none. */
+export async function getPostRow (db: Database, key: PostKey, viewerId?: number): Promise<PostTuple> {
+  const s = statementsFor(db)
+  const [statement, values] = typeof key === 'number' ? [s.one, { id: key }] : [s.bySlug, key]
+  const [row] = viewerId === undefined ? await statement.anonymous(values) : await statement.viewer({ ...values, viewerId })
+  if (row === undefined) throw errors.postNotFound()
+  return row
+}
 
 export async function findPost (db: Database, key: PostKey): Promise<PostRow | undefined> {
   const s = statementsFor(db)
@@ -338,19 +339,23 @@ export async function deletePost (db: Database, id: number): Promise<void> {
 /**
  * Idempotent: the primary key makes a second like, however concurrent, a no-op. A post deleted
  * between the caller's check and this insert is the 404 it would have been a moment later.
+ * Answers the post's id (the caller may have named it by slug).
  */
-export async function likePost (db: Database, userId: number, postId: number): Promise<void> {
-  await existingPost(db, postId)
+export async function likePost (db: Database, userId: number, key: PostKey): Promise<number> {
+  const { id: postId } = await existingPost(db, key)
   try {
     await db.transaction((tx) => tx.q.insert(tx.t.likes).values({ userId, postId, createdAt: now() }).onConflictDoNothing())
   } catch (err) {
     if (db.isForeignKeyViolation(err)) throw errors.postNotFound()
     throw err
   }
+  return postId
 }
 
-export async function unlikePost (db: Database, userId: number, postId: number): Promise<void> {
-  await existingPost(db, postId)
+/** Idempotent; answers the post's id, as likePost does. */
+export async function unlikePost (db: Database, userId: number, key: PostKey): Promise<number> {
+  const { id: postId } = await existingPost(db, key)
   const { likes } = db.t
   await db.transaction((tx) => tx.q.delete(likes).where(and(eq(likes.userId, userId), eq(likes.postId, postId))))
+  return postId
 }
