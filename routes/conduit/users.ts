@@ -82,9 +82,9 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const me = userOf(request)
     const { email, username, password, bio, image } = request.body.user
     if (password !== undefined) throw errors.passwordChangeElsewhere()
-    const currentImage = imageOf(request, avatarUrl(me.avatar))
-    const removeImage = image !== undefined && image !== currentImage && (image === '' || image === null)
-    if (image !== undefined && image !== currentImage && !removeImage) throw errors.imageUploadElsewhere()
+    // `image` may stay as it is, or go ('' or null); a picture is uploaded elsewhere.
+    const removeImage = image !== undefined && image !== imageOf(request, avatarUrl(me.avatar))
+    if (removeImage && image !== '' && image !== null) throw errors.imageUploadElsewhere()
     // A null bio is an empty one (front-ends send either).
     let user = await updateProfile(app.db, me.id, { username, bio: bio === null ? '' : bio })
     if (removeImage && me.avatar !== null) user = await clearAvatar(app.db, app.uploadsDir, me.id, request.log)

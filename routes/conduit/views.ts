@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify'
 import type { UserRow } from '../../src/db/index.js'
 import type { CommentRow } from '../../src/domain/comments.js'
-import { authorBioOf, postView, type PostTuple } from '../../src/domain/posts.js'
+import { authorBioOf, postView, type PostTuple, type PostView } from '../../src/domain/posts.js'
 import { avatarUrl } from '../../src/domain/users.js'
 
 /** Conduit's `image`: a full URL (front-ends put it in an <img> on their own origin), or null. */
@@ -17,9 +17,8 @@ export function profileView (request: FastifyRequest, user: Pick<UserRow, 'usern
   return { username: user.username, bio: user.bio, image: imageOf(request, avatarUrl(user.avatar)), following }
 }
 
-/** An article of a list (no body, as the specification has it since 2024-08-16). */
-export function articleOfList (request: FastifyRequest, row: PostTuple) {
-  const post = postView(row)
+/** An article's fields but its body, from a post's row and Inkwell's own view of it. */
+function articleFields (request: FastifyRequest, row: PostTuple, post: PostView) {
   return {
     slug: post.slug,
     title: post.title,
@@ -38,8 +37,12 @@ export function articleOfList (request: FastifyRequest, row: PostTuple) {
   }
 }
 
+/** An article of a list (no body, as the specification has it since 2024-08-16). */
+export const articleOfList = (request: FastifyRequest, row: PostTuple) => articleFields(request, row, postView(row))
+
 export function articleView (request: FastifyRequest, row: PostTuple) {
-  return { ...articleOfList(request, row), body: postView(row).content }
+  const post = postView(row)
+  return { ...articleFields(request, row, post), body: post.content }
 }
 
 export function commentView (request: FastifyRequest, row: CommentRow) {
