@@ -80,13 +80,15 @@ export function createTokenService (db: Database, settings: TokenSettings): Toke
     requiredClaims: ['exp', 'sub', 'sid', 'jti', 'type']
   })
 
+  // jti makes every access token unique, even two issued in the same second.
+  const accessToken = (userId: number, sessionId: string, ttl?: number) =>
+    signAccess({ sub: String(userId), sid: sessionId, type: 'access', jti: newId() }, ttl)
+
   async function pair (tx: Database, userId: number, sessionId: string): Promise<TokenPair> {
-    const sub = String(userId)
-    const refreshToken = signRefresh({ sub, sid: sessionId, jti: newId(32), type: 'refresh' })
+    const refreshToken = signRefresh({ sub: String(userId), sid: sessionId, jti: newId(32), type: 'refresh' })
     await recordRefreshToken(tx, sessionId, refreshToken, refreshTokenTtl)
     return {
-      // jti makes every access token unique, even two issued in the same second.
-      access_token: signAccess({ sub, sid: sessionId, type: 'access', jti: newId() }),
+      access_token: accessToken(userId, sessionId),
       refresh_token: refreshToken,
       token_type: 'bearer',
       expires_in: accessTokenTtl
@@ -110,7 +112,7 @@ export function createTokenService (db: Database, settings: TokenSettings): Toke
 
     async startAccessOnly ({ userId, verifiedHash, client, amr }, ttl, into = db) {
       const sessionId = await into.transaction((tx) => createSession(tx, userId, verifiedHash, ttl, client, amr))
-      return sessionId === undefined ? undefined : signAccess({ sub: String(userId), sid: sessionId, type: 'access', jti: newId() }, ttl)
+      return sessionId === undefined ? undefined : accessToken(userId, sessionId, ttl)
     },
 
     async refresh (refreshToken, log = settings.log) {
