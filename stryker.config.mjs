@@ -57,12 +57,12 @@ export default {
     'src/domain/mfa/secrets.ts', // sealing TOTP secrets, keyed code hashes
     'src/policy.ts', // the role table
     'src/domain/users.ts:185-200', // admin rules: counting active admins, the user read in the transaction,
-    'src/domain/users.ts:224-274', // deletion and standing changes with their audit and the last-admin rule
+    'src/domain/users.ts:227-277', // deletion and standing changes with their audit and the last-admin rule
     'routes/admin/index.ts:13-15', // the admin prefix guard and the audit context
     'routes/admin/index.ts:41-45',
     'routes/admin/index.ts:60-64',
-    'src/domain/posts.ts:265-279', // post ownership: 404 first, then 403 unless the role overrides
-    'src/domain/comments.ts:128-137' // comment ownership: the post, the comment on it, then 403 unless comment:delete_any
+    'src/domain/posts.ts:266-280', // post ownership: 404 first, then 403 unless the role overrides
+    'src/domain/comments.ts:116-125' // comment ownership: the post, the comment on it, then 403 unless comment:delete_any
   ],
   tap: {
     // Fastest and most pointed first: a mutant stops at the first file that fails (forceBail).

@@ -5,8 +5,7 @@ import { PostPage } from '../../schemas/posts.js'
 import { UpdateMeBody, UserPrivate, UserPublic } from '../../schemas/users.js'
 import { isFollowing } from '../../src/domain/follows.js'
 import { listPosts } from '../../src/domain/posts.js'
-import { findUserById, privateView, publicView, updateProfile } from '../../src/domain/users.js'
-import { errors } from '../../src/domain/errors.js'
+import { existingUser, privateView, publicView, updateProfile } from '../../src/domain/users.js'
 
 const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/me', {
@@ -50,8 +49,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
   }, async (request) => {
-    const user = await findUserById(app.db, request.params.id)
-    if (user === undefined) throw errors.userNotFound()
+    const user = await existingUser(app.db, request.params.id)
     const viewer = request.user?.id
     return viewer === undefined ? publicView(user) : { ...publicView(user), following: await isFollowing(app.db, viewer, user.id) }
   })
@@ -71,7 +69,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
     }
   }, async (request) => {
-    if (await findUserById(app.db, request.params.id) === undefined) throw errors.userNotFound()
+    await existingUser(app.db, request.params.id)
     return await listPosts(app.db, app.cursors, request.query, request.user?.id, { authorId: request.params.id })
   })
 }

@@ -1,7 +1,7 @@
 import { and, eq } from 'drizzle-orm'
 import type { Database } from '../db/index.js'
 import { errors } from './errors.js'
-import { findUserById } from './users.js'
+import { existingUser } from './users.js'
 
 /**
  * `followerId` follows `followeeId` from now on (idempotent: the primary key makes a second follow,
@@ -10,7 +10,7 @@ import { findUserById } from './users.js'
  */
 export async function follow (db: Database, followerId: number, followeeId: number): Promise<void> {
   if (followerId === followeeId) throw errors.cannotFollowSelf()
-  if (await findUserById(db, followeeId) === undefined) throw errors.userNotFound()
+  await existingUser(db, followeeId)
   try {
     await db.transaction((tx) => tx.q.insert(tx.t.follows)
       .values({ followerId, followeeId, createdAt: new Date().toISOString() }).onConflictDoNothing())
@@ -22,7 +22,7 @@ export async function follow (db: Database, followerId: number, followeeId: numb
 
 /** `followerId` no longer follows `followeeId` (idempotent); 404 `User not found` for no such user. */
 export async function unfollow (db: Database, followerId: number, followeeId: number): Promise<void> {
-  if (await findUserById(db, followeeId) === undefined) throw errors.userNotFound()
+  await existingUser(db, followeeId)
   const { follows } = db.t
   await db.transaction((tx) => tx.q.delete(follows).where(and(eq(follows.followerId, followerId), eq(follows.followeeId, followeeId))))
 }

@@ -130,6 +130,13 @@ export async function findUserByEmail (db: Database, email: string): Promise<Use
   return (await db.q.select().from(users).where(eq(users.email, normalizeEmail(email))))[0]
 }
 
+/** The user, or 404 `User not found`. */
+export async function existingUser (db: Database, id: number): Promise<UserRow> {
+  const user = await findUserById(db, id)
+  if (user === undefined) throw errors.userNotFound()
+  return user
+}
+
 /** The user with this username, compared case-insensitively (users_username_lower_unique). */
 export async function findUserByUsername (db: Database, username: string): Promise<UserRow | undefined> {
   const { users } = db.t
@@ -143,11 +150,7 @@ export async function findUserByLogin (db: Database, login: string): Promise<Use
 
 export async function updateProfile (db: Database, id: number, change: ProfileChange): Promise<UserRow> {
   const { users } = db.t
-  if (Object.values(change).every((v) => v === undefined)) {
-    const user = await findUserById(db, id)
-    if (user === undefined) throw errors.userNotFound()
-    return user
-  }
+  if (Object.values(change).every((v) => v === undefined)) return await existingUser(db, id)
   const values = {
     ...change,
     ...(change.email !== undefined && { email: normalizeEmail(change.email) }),
