@@ -58,6 +58,10 @@ declare module 'fastify' {
     /** The `Authorization` scheme of this route's tokens: `Bearer` (the default), or `Token` (the Conduit API, /api). */
     authScheme?: AuthScheme
   }
+  interface FastifyRequest {
+    /** Its route's `authScheme`, set by useAuthScheme's hook: read here rather than through `request.routeOptions`, which builds an object on every access. */
+    authScheme: AuthScheme
+  }
 }
 
 export type AuthScheme = 'Bearer' | 'Token'
@@ -88,7 +92,21 @@ const USER_ID = /^[1-9][0-9]{0,9}$/
  */
 export function bearerToken (request: FastifyRequest): string | undefined {
   const header = request.headers.authorization
-  return header === undefined ? undefined : SCHEMES[request.routeOptions.config.authScheme ?? 'Bearer'].exec(header)?.[1]
+  return header === undefined ? undefined : SCHEMES[request.authScheme].exec(header)?.[1]
+}
+
+/**
+ * Every route registered after this call in `app` and its children takes its tokens under `scheme`:
+ * its config says so (for the docs), and a hook tells each of its requests (for the extractor).
+ */
+export function useAuthScheme (app: FastifyInstance, scheme: AuthScheme): void {
+  app.addHook('onRoute', (route) => {
+    route.config = { ...route.config, authScheme: scheme }
+  })
+  app.addHook('onRequest', (request, _reply, done) => {
+    request.authScheme = scheme
+    done()
+  })
 }
 
 function guard (hook: preHandlerAsyncHookHandler, info: Partial<GuardInfo>): Guard {
@@ -111,6 +129,7 @@ async function authPlugin (app: FastifyInstance) {
     verify: { algorithms: ['HS256'], requiredClaims: ['exp', 'sub', 'sid', 'type'], cache: 10_000 }
   })
 
+  app.decorateRequest('authScheme', 'Bearer')
   const findCurrentUser = currentUserQuery(app.db)
 
   /** Who the token says is calling, re-read from the database; undefined whenever anything is off. */

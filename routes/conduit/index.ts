@@ -2,14 +2,14 @@ import fastifySwagger from '@fastify/swagger'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifySchema } from 'fastify'
 import authRateLimit from '../../plugins/auth-rate-limit.js'
-import { guardsOf } from '../../plugins/auth.js'
+import { guardsOf, useAuthScheme } from '../../plugins/auth.js'
 import { conduitError } from '../../schemas/conduit.js'
 import articlesRoutes from './articles.js'
 import profilesRoutes from './profiles.js'
 import usersRoutes from './users.js'
 
 /** The Conduit API's security scheme: `Authorization: Token <jwt>`, as its specification names it. */
-const TOKEN_SCHEME = 'Token'
+const TOKEN_SCHEME = 'Token' as const
 
 /**
  * A Conduit error body for an Inkwell one: `{"errors": {"body": [message]}}`. A second factor cannot be
@@ -87,9 +87,7 @@ async function conduitDocument (api: FastifyInstance): Promise<void> {
  * and errors are `{"errors": {"body": [...]}}` with 422 where Inkwell says 400 or 409.
  */
 const conduitRoutes: FastifyPluginAsyncTypebox = async (api) => {
-  api.addHook('onRoute', (route) => {
-    route.config = { ...route.config, authScheme: 'Token' }
-  })
+  useAuthScheme(api, TOKEN_SCHEME)
   await conduitDocument(api)
 
   // Inkwell's error answers, whatever made them (the error handler, a guard, validation), in Conduit's
