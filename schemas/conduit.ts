@@ -1,5 +1,6 @@
 import { Type, type TObject, type TSchema } from '@sinclair/typebox'
-import { COMMENT_MAX_LENGTH, DESCRIPTION_MAX_LENGTH, TAG_MAX_LENGTH, TAGS_MAX } from '../src/policy.js'
+import { PageQuery } from './common.js'
+import { CommentText, Content, Description, PostListQuery, Tags, Title } from './posts.js'
 import { Bio, Email, Password, Username } from './users.js'
 
 // The RealWorld (Conduit) API's shapes, as its specification writes them: envelopes (`{user}`,
@@ -12,11 +13,6 @@ const strict = <T extends Record<string, TSchema>>(properties: T, options: { des
 /** `{ <name>: <schema> }`, strict as well: a body with anything beside the envelope is refused. */
 export const envelope = <K extends string, T extends TObject>(name: K, schema: T) => strict({ [name]: schema } as Record<K, T>)
 
-const NOT_BLANK = '\\S'
-const Title = Type.String({ minLength: 1, maxLength: 200, pattern: NOT_BLANK })
-const Body = Type.String({ minLength: 1, maxLength: 50_000, pattern: NOT_BLANK })
-const Description = Type.String({ maxLength: DESCRIPTION_MAX_LENGTH })
-const TagList = Type.Array(Type.String({ minLength: 1, maxLength: TAG_MAX_LENGTH * 4, pattern: '^[^,]*[^,\\s][^,]*$' }), { maxItems: TAGS_MAX })
 const Image = Type.Union([Type.String({ maxLength: 2048 }), Type.Null()], {
   description: 'The URL of the profile picture on this server, or null. Pictures are uploaded through Inkwell\'s `PUT /users/me/avatar`: ' +
     'here only the current value, `""` or null (meaning none) are accepted'
@@ -67,17 +63,15 @@ export const ArticleResponse = Type.Object({ article: Article })
 export const MultipleArticlesResponse = Type.Object({ articles: Type.Array(Type.Object(articleFields)), articlesCount: Type.Integer({ minimum: 0 }) })
 export const SlugParams = Type.Object({ slug: Type.String({ minLength: 1, maxLength: 200 }) })
 
-export const NewArticleBody = envelope('article', strict({ title: Title, description: Description, body: Body, tagList: Type.Optional(TagList) }))
+export const NewArticleBody = envelope('article', strict({ title: Title, description: Description, body: Content, tagList: Type.Optional(Tags) }))
 export const UpdateArticleBody = envelope('article', strict({
-  title: Type.Optional(Title), description: Type.Optional(Description), body: Type.Optional(Body), tagList: Type.Optional(TagList)
+  title: Type.Optional(Title), description: Type.Optional(Description), body: Type.Optional(Content), tagList: Type.Optional(Tags)
 }, { description: 'Only the fields given change; a new title gives a new slug' }))
 
-const pageQuery = {
-  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-  offset: Type.Integer({ minimum: 0, maximum: 2_147_483_647, default: 0 })
-}
+// Inkwell's page bounds, under Conduit's names.
+const pageQuery = { limit: PageQuery.properties.limit, offset: PageQuery.properties.skip }
 export const ArticlesQuery = Type.Object({
-  tag: Type.Optional(Type.String({ minLength: 1, maxLength: TAG_MAX_LENGTH * 4 })),
+  tag: PostListQuery.properties.tag,
   author: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'A username' })),
   favorited: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'A username' })),
   ...pageQuery
@@ -93,7 +87,7 @@ export const Comment = Type.Object({
 })
 export const CommentResponse = Type.Object({ comment: Comment })
 export const MultipleCommentsResponse = Type.Object({ comments: Type.Array(Comment) })
-export const NewCommentBody = envelope('comment', strict({ body: Type.String({ minLength: 1, maxLength: COMMENT_MAX_LENGTH, pattern: NOT_BLANK }) }))
+export const NewCommentBody = envelope('comment', strict({ body: CommentText }))
 export const CommentParams = Type.Object({ slug: SlugParams.properties.slug, id: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }) })
 
 export const TagsResponse = Type.Object({ tags: Type.Array(Type.String()) })

@@ -45,15 +45,16 @@ export const Post = Type.Object({
 
 export const PostPage = cursorPageOf(Post, 'PostPage', [{ items: [POST_EXAMPLE], total: 1, skip: 0, limit: 20, has_more: false, next_cursor: null }])
 
-const Title = Type.String({ minLength: 1, maxLength: 200, pattern: NOT_BLANK, description: '1 to 200 characters, not only white space' })
-const Content = Type.String({ minLength: 1, maxLength: 50_000, pattern: NOT_BLANK, description: '1 to 50000 characters, not only white space' })
+// A post's and a comment's fields, shared with the Conduit API's bodies (schemas/conduit.ts).
+export const Title = Type.String({ minLength: 1, maxLength: 200, pattern: NOT_BLANK, description: '1 to 200 characters, not only white space' })
+export const Content = Type.String({ minLength: 1, maxLength: 50_000, pattern: NOT_BLANK, description: '1 to 50000 characters, not only white space' })
 
-const Description = Type.String({ maxLength: DESCRIPTION_MAX_LENGTH, description: `Up to ${DESCRIPTION_MAX_LENGTH} characters` })
+export const Description = Type.String({ maxLength: DESCRIPTION_MAX_LENGTH, description: `Up to ${DESCRIPTION_MAX_LENGTH} characters` })
 const Tag = Type.String({
   minLength: 1, maxLength: TAG_MAX_LENGTH * 4, pattern: '^[^,]*[^,\\s][^,]*$',
   description: `A tag: stored trimmed, with runs of white space made one space, in lower case; 1 to ${TAG_MAX_LENGTH} characters so, without commas or control characters`
 })
-const Tags = Type.Array(Tag, { maxItems: TAGS_MAX, description: `Up to ${TAGS_MAX} tags; tags equal once normalised count once` })
+export const Tags = Type.Array(Tag, { maxItems: TAGS_MAX, description: `Up to ${TAGS_MAX} tags; tags equal once normalised count once` })
 
 export const CreatePostBody = Type.Object({
   title: Title,
@@ -98,9 +99,9 @@ export const CommentListQuery = Type.Object({
   order: Type.Union([Type.Literal('newest'), Type.Literal('oldest')], { default: 'newest', description: 'Newest first (the default) or oldest first' })
 })
 
-export const CreateCommentBody = Type.Object({
-  body: Type.String({ minLength: 1, maxLength: COMMENT_MAX_LENGTH, pattern: NOT_BLANK, description: `1 to ${COMMENT_MAX_LENGTH} characters, not only white space` })
-}, { additionalProperties: false, $id: 'CreateCommentBody', title: 'CreateCommentBody', examples: [{ body: 'Well said' }] })
+export const CommentText = Type.String({ minLength: 1, maxLength: COMMENT_MAX_LENGTH, pattern: NOT_BLANK, description: `1 to ${COMMENT_MAX_LENGTH} characters, not only white space` })
+
+export const CreateCommentBody = Type.Object({ body: CommentText }, { additionalProperties: false, $id: 'CreateCommentBody', title: 'CreateCommentBody', examples: [{ body: 'Well said' }] })
 
 export const CommentParams = Type.Object({ id: Id, comment_id: Id })
 
