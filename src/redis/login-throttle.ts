@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import type { Redis } from 'ioredis'
+import type { Redis, Result } from 'ioredis'
 import { SLIDING_WINDOW_PREAMBLE } from './sliding-window.js'
 import type { LoginThrottle } from '../domain/login-throttle.js'
 import { checkLimits } from '../domain/rate-counter.js'
@@ -52,10 +52,13 @@ if wait < 1 then return 1 end
 return wait
 `
 
-interface ThrottleCommands {
-  inkwellLoginThrottleReserve (key: string, windowMs: number, limit: number, member: string): Promise<number>
-  inkwellLoginThrottleRecord (key: string, windowMs: number, limit: number, member: string): Promise<number>
-  inkwellLoginThrottleRetryAfter (key: string, windowMs: number, limit: number): Promise<number>
+// The scripts as commands of the client (ioredis's way of typing defineCommand).
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    inkwellLoginThrottleReserve (key: string, windowMs: number, limit: number, member: string): Result<number, Context>
+    inkwellLoginThrottleRecord (key: string, windowMs: number, limit: number, member: string): Result<number, Context>
+    inkwellLoginThrottleRetryAfter (key: string, windowMs: number, limit: number): Result<number, Context>
+  }
 }
 
 /**
@@ -67,7 +70,6 @@ interface ThrottleCommands {
 export class RedisLoginThrottle implements LoginThrottle {
   private readonly windowMs: number
   private readonly prefix: string
-  private readonly commands: ThrottleCommands
 
   constructor (
     private readonly redis: Redis,
@@ -81,7 +83,6 @@ export class RedisLoginThrottle implements LoginThrottle {
     redis.defineCommand('inkwellLoginThrottleRecord', { numberOfKeys: 1, lua: RECORD })
     redis.defineCommand('inkwellLoginThrottleReserve', { numberOfKeys: 1, lua: RESERVE })
     redis.defineCommand('inkwellLoginThrottleRetryAfter', { numberOfKeys: 1, lua: RETRY_AFTER })
-    this.commands = redis as unknown as ThrottleCommands
   }
 
   /**
@@ -95,17 +96,17 @@ export class RedisLoginThrottle implements LoginThrottle {
 
   async reserve (account: string, client: string): Promise<number> {
     const member = randomBytes(12).toString('base64url')
-    return Number(await this.commands.inkwellLoginThrottleReserve(this.key(account, client), this.windowMs, this.limit, member))
+    return Number(await this.redis.inkwellLoginThrottleReserve(this.key(account, client), this.windowMs, this.limit, member))
   }
 
   async retryAfter (account: string, client: string): Promise<number> {
-    return Number(await this.commands.inkwellLoginThrottleRetryAfter(this.key(account, client), this.windowMs, this.limit))
+    return Number(await this.redis.inkwellLoginThrottleRetryAfter(this.key(account, client), this.windowMs, this.limit))
   }
 
   async recordFailure (account: string, client: string): Promise<void> {
     // A random member: two failures in the same millisecond are two entries, not one.
     const member = randomBytes(12).toString('base64url')
-    await this.commands.inkwellLoginThrottleRecord(this.key(account, client), this.windowMs, this.limit, member)
+    await this.redis.inkwellLoginThrottleRecord(this.key(account, client), this.windowMs, this.limit, member)
   }
 
   async reset (account: string, client: string): Promise<void> {

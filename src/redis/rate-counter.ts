@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import type { Redis } from 'ioredis'
+import type { Redis, Result } from 'ioredis'
 import { SLIDING_WINDOW_PREAMBLE } from './sliding-window.js'
 import { checkLimits, type RateCounter } from '../domain/rate-counter.js'
 
@@ -23,8 +23,11 @@ redis.call('PEXPIRE', KEYS[1], window)
 return 1
 `
 
-interface RateCommands {
-  inkwellRateCounterTake (key: string, windowMs: number, limit: number, member: string): Promise<number>
+// The script as a command of the client (ioredis's way of typing defineCommand).
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    inkwellRateCounterTake (key: string, windowMs: number, limit: number, member: string): Result<number, Context>
+  }
 }
 
 /**
@@ -37,15 +40,13 @@ interface RateCommands {
 export class RedisRateCounter implements RateCounter {
   private readonly prefix: string
   private readonly name: string
-  private readonly commands: RateCommands
 
-  constructor (redis: Redis, private readonly limit: number, private readonly windowMs: number, options: RedisRateCounterOptions = {}) {
+  constructor (private readonly redis: Redis, private readonly limit: number, private readonly windowMs: number, options: RedisRateCounterOptions = {}) {
     checkLimits(limit, windowMs)
     this.prefix = options.prefix ?? 'inkwell:'
     this.name = options.name ?? 'rate'
     // defineCommand is idempotent per name; the script is sent by EVALSHA, falling back to EVAL once.
     redis.defineCommand('inkwellRateCounterTake', { numberOfKeys: 1, lua: TAKE })
-    this.commands = redis as unknown as RateCommands
   }
 
   /** The key's Redis key: a hash, so its length is fixed whatever the (attacker-chosen) text, and no two keys collide. */
@@ -56,6 +57,6 @@ export class RedisRateCounter implements RateCounter {
   async take (key: string): Promise<boolean> {
     // A random member: two events in the same millisecond are two entries, not one.
     const member = randomBytes(12).toString('base64url')
-    return Number(await this.commands.inkwellRateCounterTake(this.key(key), this.windowMs, this.limit, member)) === 1
+    return Number(await this.redis.inkwellRateCounterTake(this.key(key), this.windowMs, this.limit, member)) === 1
   }
 }

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { fillPlaceholders, sql } from 'drizzle-orm'
-import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres'
+import { drizzle } from 'drizzle-orm/node-postgres'
 import { migrate } from 'drizzle-orm/node-postgres/migrator'
 import pg from 'pg'
 import { migrationsRoot } from '../../paths.js'
@@ -83,16 +83,16 @@ export function openPostgres (url: string, options: PostgresOptions): Database {
 
   const { statements, logger } = statementLogger()
   const root = drizzle(pool, { schema, logger })
-  const t = schema as unknown as Tables
+  const t: Tables = schema
 
   const base = {
     engine: 'postgres' as const,
     networked: true,
     t,
     statements,
-    prepared: preparedCache(root as unknown as Query, t),
+    prepared: preparedCache(root, t),
     // A named statement per connection, as drizzle's prepare makes, with rows as arrays.
-    preparedRows: preparedRowsCache(root as unknown as Query, t, (key, query) => {
+    preparedRows: preparedRowsCache(root, t, (key, query) => {
       const { sql: text, params } = query.toSQL()
       return async (values) => {
         logger.logQuery(text)
@@ -123,7 +123,7 @@ export function openPostgres (url: string, options: PostgresOptions): Database {
       q,
       transaction: inTransaction
         ? (work) => work(db)
-        : (work) => retryingRaces(() => (q as unknown as NodePgDatabase<typeof schema>).transaction((tx) => work(bound(tx as unknown as Query, true)))),
+        : (work) => retryingRaces(() => q.transaction((tx) => work(bound(tx, true)))),
       lock: async (name) => {
         if (!inTransaction) throw new Error('lock() holds until the transaction ends: call it inside one')
         await q.execute(sql`select pg_advisory_xact_lock(hashtext(${name}))`)
@@ -131,7 +131,7 @@ export function openPostgres (url: string, options: PostgresOptions): Database {
     }
     return db
   }
-  return bound(root as unknown as Query, false)
+  return bound(root, false)
 }
 
 /**

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import BetterSqlite from 'better-sqlite3'
-import { drizzle } from 'drizzle-orm/better-sqlite3'
+import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator'
 import { migrationsRoot } from '../../paths.js'
 import { fillPlaceholders } from 'drizzle-orm'
@@ -9,6 +9,19 @@ import { driverError, preparedCache, preparedRowsCache, statementLogger, type Da
 import * as schema from './schema.js'
 
 const migrationsFolder = join(migrationsRoot, 'sqlite')
+
+/**
+ * The SQLite builder and tables as the domain's `Query` and `Tables`, which are typed with the
+ * PostgreSQL dialect. TypeScript cannot relate the two dialects' classes, so this is the one conversion
+ * between them. What makes it sound is checked elsewhere: SAME_ROW_TYPES (../row-types.ts) fails the
+ * build when a table's rows differ between the engines, and test/db runs the shared cases on both.
+ */
+function asShared (db: BetterSQLite3Database<typeof schema>): { q: Query, t: Tables } {
+  return { q: db as unknown as Query, t: schema as unknown as Tables }
+}
+
+/** Each open database's connection, for sqliteClientOf. */
+const clients = new WeakMap<Query, BetterSqlite.Database>()
 const UNIQUE = /^SQLITE_CONSTRAINT_(UNIQUE|PRIMARYKEY)$/
 const UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|IOERR|CANTOPEN|FULL|READONLY)/
 
@@ -32,8 +45,8 @@ export function openSqlite (path: string): Database {
   const { statements, logger } = statementLogger()
   // Prepared once: /health runs it on every probe.
   const ping = client.prepare('select 1 as ok')
-  const q = drizzle(client, { schema, logger }) as unknown as Query
-  const t = schema as unknown as Tables
+  const { q, t } = asShared(drizzle(client, { schema, logger }))
+  clients.set(q, client)
 
   let queue: Promise<unknown> = Promise.resolve()
   /** Runs `work` after every transaction queued before it has ended. */
@@ -118,5 +131,7 @@ export async function migrateSqlite (path: string): Promise<void> {
 
 /** The raw connection, for SQLite-only checks (query plans) in tests. */
 export function sqliteClientOf (db: Database): BetterSqlite.Database {
-  return (db.q as unknown as { $client: BetterSqlite.Database }).$client
+  const client = clients.get(db.q)
+  if (client === undefined) throw new Error('not a SQLite database')
+  return client
 }
