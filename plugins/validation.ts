@@ -78,23 +78,35 @@ export function bodyProblem (schema: object, data: unknown): string | undefined 
 }
 
 /**
+ * The two Ajv instances for a set of shared schemas, shared by every app that this process builds with
+ * the same ones (keyed by their text): Ajv keeps what it compiled per schema object, and compiling the
+ * routes' validators again is most of the rest of what building an app costs.
+ */
+const ajvs = new Map<string, { strict: Ajv.default, coercing: Ajv.default }>()
+function ajvsFor (schemas: Record<string, unknown>) {
+  const key = JSON.stringify(schemas)
+  let pair = ajvs.get(key)
+  if (pair === undefined) {
+    pair = { strict: makeAjv({ ...shared, coerceTypes: false }), coercing: makeAjv({ ...shared, coerceTypes: 'array' }) }
+    for (const s of Object.values(schemas)) {
+      pair.strict.addSchema(s as object)
+      pair.coercing.addSchema(s as object)
+    }
+    ajvs.set(key, pair)
+  }
+  return pair
+}
+
+/**
  * Bodies are validated as sent: `"1"` is not a number there. Query strings and path parameters
  * arrive as text, so only they are coerced; 'array' makes a repeated scalar parameter a 400.
  */
 export default fp(async (app) => {
-  const strict = makeAjv({ ...shared, coerceTypes: false })
-  const coercing = makeAjv({ ...shared, coerceTypes: 'array' })
-  let sharedSchemasAdded = false
-
+  let pair: ReturnType<typeof ajvsFor> | undefined
   app.setValidatorCompiler(({ schema, httpPart }) => {
-    if (!sharedSchemasAdded) {
-      for (const s of Object.values(app.getSchemas())) {
-        strict.addSchema(s as object)
-        coercing.addSchema(s as object)
-      }
-      sharedSchemasAdded = true
-    }
-    if (httpPart === 'body') return withoutNul(strict.compile(schema), 'body')
-    return digitsOnly(coercing.compile(schema), schema as ObjectSchema, httpPart ?? 'input')
+    // The shared schemas are all added by now: the first route compiles after the schemas plugin ran.
+    pair ??= ajvsFor(app.getSchemas())
+    if (httpPart === 'body') return withoutNul(pair.strict.compile(schema), 'body')
+    return digitsOnly(pair.coercing.compile(schema), schema as ObjectSchema, httpPart ?? 'input')
   })
 }, { name: 'validation' })

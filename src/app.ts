@@ -18,6 +18,7 @@ import metricsPlugin from '../plugins/metrics.js'
 import requestLogPlugin from '../plugins/request-log.js'
 import schemasPlugin from '../plugins/schemas.js'
 import securityPlugin from '../plugins/security.js'
+import { buildSerializer } from '../plugins/serialization.js'
 import swaggerPlugin from '../plugins/swagger.js'
 import tokensPlugin from '../plugins/tokens.js'
 import uploadsPlugin from '../plugins/uploads.js'
@@ -107,7 +108,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}) {
     connectionTimeout: 30_000,
     // Above the 60 s idle timeout of common load balancers, so none reuses a socket we are closing.
     keepAliveTimeout: 72_000,
-    routerOptions: { maxParamLength: 200 }
+    routerOptions: { maxParamLength: 200 },
+    schemaController: { compilersFactory: { buildSerializer } }
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   await app.register(configPlugin, { config })

@@ -4,7 +4,7 @@ const INLINE_MAP = /\n\/\/# sourceMappingURL=data:application\/json;base64,([A-Z
 
 export async function load (url, context, nextLoad) {
   const result = await nextLoad(url, context)
-  if (!url.startsWith('file:') || url.includes('/node_modules/') || result.source == null) return result
+  if (!url.startsWith('file:') || url.includes('/node_modules/') || result.source === undefined || result.source === null) return result
   const text = typeof result.source === 'string' ? result.source : Buffer.from(result.source).toString('utf8')
   const found = INLINE_MAP.exec(text)
   if (found === null) return result
