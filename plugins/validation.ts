@@ -77,24 +77,38 @@ export function bodyProblem (schema: object, data: unknown): string | undefined 
   return validate(data).error?.message
 }
 
+type Validator = ReturnType<typeof withoutNul> | ReturnType<typeof digitsOnly>
+
 /**
- * The two Ajv instances for a set of shared schemas, shared by every app that this process builds with
- * the same ones (keyed by their text): Ajv keeps what it compiled per schema object, and compiling the
- * routes' validators again is most of the rest of what building an app costs.
+ * The validators compiled for a set of shared schemas, shared by every app that this process builds
+ * with the same ones: keyed by their text, then by the part and the schema's text (route files make
+ * some schemas afresh). Compiling them is, after the serializers (serialization.ts), most of what
+ * building an app costs; a server builds one, a test file up to twenty.
  */
-const ajvs = new Map<string, { strict: Ajv.default, coercing: Ajv.default }>()
-function ajvsFor (schemas: Record<string, unknown>) {
+const compilers = new Map<string, (schema: object, part: string) => Validator>()
+function compilerFor (schemas: Record<string, unknown>): (schema: object, part: string) => Validator {
   const key = JSON.stringify(schemas)
-  let pair = ajvs.get(key)
-  if (pair === undefined) {
-    pair = { strict: makeAjv({ ...shared, coerceTypes: false }), coercing: makeAjv({ ...shared, coerceTypes: 'array' }) }
-    for (const s of Object.values(schemas)) {
-      pair.strict.addSchema(s as object)
-      pair.coercing.addSchema(s as object)
-    }
-    ajvs.set(key, pair)
+  const known = compilers.get(key)
+  if (known !== undefined) return known
+  const strict = makeAjv({ ...shared, coerceTypes: false })
+  const coercing = makeAjv({ ...shared, coerceTypes: 'array' })
+  for (const s of Object.values(schemas)) {
+    strict.addSchema(s as object)
+    coercing.addSchema(s as object)
   }
-  return pair
+  const compiled = new Map<string, Validator>()
+  const compile = (schema: object, part: string): Validator => {
+    const text = `${part} ${JSON.stringify(schema)}`
+    const found = compiled.get(text)
+    if (found !== undefined) return found
+    const validate = part === 'body'
+      ? withoutNul(strict.compile(schema), 'body')
+      : digitsOnly(coercing.compile(schema), schema as ObjectSchema, part)
+    compiled.set(text, validate)
+    return validate
+  }
+  compilers.set(key, compile)
+  return compile
 }
 
 /**
@@ -102,11 +116,10 @@ function ajvsFor (schemas: Record<string, unknown>) {
  * arrive as text, so only they are coerced; 'array' makes a repeated scalar parameter a 400.
  */
 export default fp(async (app) => {
-  let pair: ReturnType<typeof ajvsFor> | undefined
+  let compile: ReturnType<typeof compilerFor> | undefined
   app.setValidatorCompiler(({ schema, httpPart }) => {
     // The shared schemas are all added by now: the first route compiles after the schemas plugin ran.
-    pair ??= ajvsFor(app.getSchemas())
-    if (httpPart === 'body') return withoutNul(pair.strict.compile(schema), 'body')
-    return digitsOnly(pair.coercing.compile(schema), schema as ObjectSchema, httpPart ?? 'input')
+    compile ??= compilerFor(app.getSchemas())
+    return compile(schema, httpPart ?? 'input')
   })
 }, { name: 'validation' })
