@@ -8,8 +8,8 @@
 // section: the gate is on what the whole suite covers, as CI runs it. A run of chosen files, or one
 // with --disable-coverage, reports nothing and gates nothing.
 import { spawn } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs'
-import { join } from 'node:path'
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
 import pg from 'pg'
 import { Redis } from 'ioredis'
 
@@ -23,6 +23,26 @@ function testFiles (dir = 'test') {
     if (entry.isDirectory()) return testFiles(path)
     return entry.name.endsWith('.test.ts') ? [path] : []
   }).sort()
+}
+
+/**
+ * The test files whose outcome can depend on the engine: those that name the services' variables, or
+ * import (directly or through other modules of test/) the modules that read them: test/helper.ts,
+ * test/support/services.ts and test/support/redis.ts. The others (the CLI on a SQLite file, the mailer,
+ * the config, the committed document) would run the same twice, so the PostgreSQL run leaves them out.
+ */
+const ENGINE_MODULES = ['test/helper.ts', 'test/support/services.ts', 'test/support/redis.ts'].map((f) => resolve(f))
+function usesEngine (file, seen = new Set()) {
+  const text = readFileSync(file, 'utf8')
+  if (/TEST_ENGINE|TEST_DATABASE_URL|TEST_REDIS_URL/.test(text)) return true
+  for (const [, spec] of text.matchAll(/(?:from |import\()'(\.[^']+)'/g)) {
+    const target = resolve(dirname(file), spec.replace(/\.js$/, '.ts'))
+    if (ENGINE_MODULES.includes(target)) return true
+    if (!target.startsWith(resolve('test')) || seen.has(target) || !existsSync(target)) continue
+    seen.add(target)
+    if (usesEngine(target, seen)) return true
+  }
+  return false
 }
 
 const chosenFiles = args.some((a) => a.endsWith('.ts'))
@@ -176,7 +196,7 @@ runs.push(await tap('SQLite', all.filter((f) => !f.startsWith(join('test', 'serv
 keepCoverage('sqlite')
 const bothEngines = databaseUrl !== undefined && databaseUrl !== ''
 if (bothEngines) {
-  runs.push(await tap(`PostgreSQL${redisUrl === undefined ? '' : ' and Redis'}`, all, { TEST_ENGINE: 'postgres' }))
+  runs.push(await tap(`PostgreSQL${redisUrl === undefined ? '' : ' and Redis'}`, all.filter((f) => usesEngine(f)), { TEST_ENGINE: 'postgres' }))
   keepCoverage('postgres')
 }
 const coverageFailed = coverage && await coverageGate(bothEngines) !== 0
