@@ -16,7 +16,7 @@ import { startProxy, type TcpProxy } from '../support/tcp-proxy.js'
 
 const SECRET = 'test-secret-that-is-long-enough-0123456789'
 const PASSWORD = 'a perfectly fine passphrase'
-/** Every request must answer well inside the 60 s request timeout; the slowest path is the 15 s query_timeout. */
+/** Every request must answer well inside the 60 s request timeout; the slowest path is the 15 s query watchdog (src/db/postgres/engine.ts, watchQueries). */
 const ANSWER_WITHIN_MS = 20_000
 const UNAVAILABLE = {
   statusCode: 503,
@@ -216,7 +216,7 @@ t.test('PostgreSQL cut: 503s in the error shape with Retry-After, no crash; rest
 t.test('PostgreSQL black hole: 503 within the pool and query timeouts, never a hang; restored, it recovers', async (t) => {
   const h = await harness(t)
   const token = await newUser(t, h, 'pghang')
-  // Warm the pool: several idle connections that will be swallowed by the hole (the query_timeout
+  // Warm the pool: several idle connections that will be swallowed by the hole (the query watchdog
   // path), and new ones that will never finish their handshake (the connection-timeout path).
   await Promise.all(Array.from({ length: 4 }, () => h.call('GET', '/posts')))
 

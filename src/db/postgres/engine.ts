@@ -64,12 +64,56 @@ function poolConfig (url: string, poolSize: number): pg.PoolConfig {
     connectionString: withGenericPlans(url),
     max: poolSize,
     connectionTimeoutMillis: 3_000,
-    // Server side: no statement runs longer than this; client side: a dead network is noticed.
+    // Server side: no statement runs longer than this (the client side is watchQueries).
     statement_timeout: 10_000,
-    query_timeout: 15_000,
     idleTimeoutMillis: 30_000,
     keepAlive: true
   }
+}
+
+/** How long a query may go unanswered before its connection is taken for dead (statement_timeout is 10 s). */
+export const QUERY_TIMEOUT_MS = 15_000
+
+/** What watchQueries reads of a node-postgres client: its query in progress, and its socket. */
+interface Watched { _activeQuery?: unknown, connection: { stream: { destroy: (err?: Error) => void } } }
+
+/**
+ * The client side of a dead network: a query unanswered for `timeoutMs` (the server cancels its own
+ * statements after 10 s, so only a connection that no longer answers gets here) fails with its
+ * connection, which is destroyed; the pool replaces it. One timer for the pool, looking each second,
+ * instead of node-postgres's `query_timeout`, which arms a 15 s timer per query: under load those
+ * timers kept every query's objects alive past the young generation, and the collector's copying
+ * cost a page more CPU than anything else Inkwell does (bench/README.md, "PostgreSQL").
+ * It reads `_activeQuery`, which node-postgres 8 keeps private: test/services/faults.test.ts (the
+ * black hole) fails if that changes.
+ */
+function watchQueries (pool: pg.Pool, timeoutMs: number): () => void {
+  const clients = new Set<pg.PoolClient & Watched>()
+  const seen = new Map<pg.PoolClient & Watched, { query: unknown, since: number }>()
+  pool.on('connect', (client) => {
+    clients.add(client as pg.PoolClient & Watched)
+    // A connection destroyed while checked out emits 'error' (the pool listens only while idle);
+    // its query has already failed with it, and releasing it with that error removes it.
+    client.on('error', () => {})
+  })
+  pool.on('remove', (client) => {
+    clients.delete(client as pg.PoolClient & Watched)
+    seen.delete(client as pg.PoolClient & Watched)
+  })
+  const timer = setInterval(() => {
+    const now = Date.now()
+    for (const client of clients) {
+      const query = client._activeQuery
+      const last = seen.get(client)
+      if (query === undefined || query === null) seen.delete(client)
+      else if (last?.query !== query) seen.set(client, { query, since: now })
+      else if (now - last.since >= timeoutMs) {
+        seen.delete(client)
+        client.connection.stream.destroy(new Error('Query read timeout'))
+      }
+    }
+  }, 1_000).unref()
+  return () => clearInterval(timer)
 }
 
 /**
@@ -78,6 +122,7 @@ function poolConfig (url: string, poolSize: number): pg.PoolConfig {
  */
 export function openPostgres (url: string, options: PostgresOptions): Database {
   const pool = new pg.Pool(poolConfig(url, options.poolSize))
+  const unwatch = watchQueries(pool, QUERY_TIMEOUT_MS)
   // An idle connection that the server closes must not crash the process; the pool makes a new one.
   pool.on('error', (err) => options.log?.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'PostgreSQL connection lost'))
 
@@ -113,6 +158,7 @@ export function openPostgres (url: string, options: PostgresOptions): Database {
       }
     },
     close: async () => {
+      unwatch()
       if (!pool.ended) await pool.end()
     }
   }
@@ -140,7 +186,7 @@ export function openPostgres (url: string, options: PostgresOptions): Database {
  * table lives in the connection's current schema, beside the tables (a schema per test, or a team's own).
  */
 export async function migratePostgres (url: string): Promise<void> {
-  const client = new pg.Client({ ...poolConfig(url, 1), statement_timeout: 0, query_timeout: 0 })
+  const client = new pg.Client({ ...poolConfig(url, 1), statement_timeout: 0 })
   try {
     await client.connect()
   } catch (err) {
