@@ -13,8 +13,13 @@ export function userView (request: FastifyRequest, user: Pick<UserRow, 'email' |
   return { email: user.email, token, username: user.username, bio: user.bio, image: imageOf(request, avatarUrl(user.avatar)) }
 }
 
+/** Conduit's profile (also an article's or a comment's `author`), from an avatar's public path. */
+function profile (request: FastifyRequest, username: string, bio: string, avatarPath: string | null, following: boolean) {
+  return { username, bio, image: imageOf(request, avatarPath), following }
+}
+
 export function profileView (request: FastifyRequest, user: Pick<UserRow, 'username' | 'bio' | 'avatar'>, following: boolean) {
-  return { username: user.username, bio: user.bio, image: imageOf(request, avatarUrl(user.avatar)), following }
+  return profile(request, user.username, user.bio, avatarUrl(user.avatar), following)
 }
 
 /** An article's fields but its body, from a post's row and Inkwell's own view of it. */
@@ -28,12 +33,7 @@ function articleFields (request: FastifyRequest, row: PostTuple, post: PostView)
     updatedAt: post.updated_at,
     favorited: post.liked ?? false,
     favoritesCount: post.like_count,
-    author: {
-      username: post.author.username,
-      bio: authorBioOf(row),
-      image: imageOf(request, post.author.avatar_url),
-      following: post.author.following ?? false
-    }
+    author: profile(request, post.author.username, authorBioOf(row), post.author.avatar_url, post.author.following ?? false)
   }
 }
 
@@ -51,6 +51,6 @@ export function commentView (request: FastifyRequest, row: CommentRow) {
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
     body: row.body,
-    author: { username: row.authorUsername, bio: row.authorBio, image: imageOf(request, avatarUrl(row.authorAvatar)), following: row.following === 1 }
+    author: profileView(request, { username: row.authorUsername, bio: row.authorBio, avatar: row.authorAvatar }, row.following === 1)
   }
 }
