@@ -1,6 +1,6 @@
 // Runs the tap suite on SQLite and, when TEST_DATABASE_URL is set, again on PostgreSQL (with Redis when
 // TEST_REDIS_URL is set, and test/services/, which needs both), then ends with the plain
-// "N passed, N failed" line that CI reads. Under CI the PostgreSQL run is required, not optional.
+// "N passed, N failed" line that CI reads. `--engine postgres` runs PostgreSQL alone (see below).
 //
 // Coverage: each engine's run covers only its own engine's code (src/db/sqlite or src/db/postgres,
 // src/redis), and every tap run starts by deleting .tap/coverage. So each run keeps its coverage aside,
@@ -13,8 +13,15 @@ import { dirname, join, resolve } from 'node:path'
 import pg from 'pg'
 import { Redis } from 'ioredis'
 
-const args = process.argv.slice(2)
-const ci = process.env.CI === 'true' || process.env.CI === '1'
+// `--engine postgres`: the PostgreSQL and Redis run alone, over every test file, as CI runs it on a second
+// Node version (.ci/run); its coverage gate merges the SQLite run kept in this checkout by an `npm test`.
+const engineAt = process.argv.indexOf('--engine')
+const onlyEngine = engineAt < 0 ? undefined : process.argv[engineAt + 1]
+if (onlyEngine !== undefined && onlyEngine !== 'postgres') {
+  console.error('--engine takes postgres (without it: SQLite, then PostgreSQL when TEST_DATABASE_URL is set)')
+  process.exit(1)
+}
+const args = process.argv.slice(2).filter((_, i) => engineAt < 0 || (i !== engineAt - 2 && i !== engineAt - 1))
 const { TEST_DATABASE_URL: databaseUrl, TEST_REDIS_URL: redisUrl } = process.env
 
 function testFiles (dir = 'test') {
@@ -156,8 +163,8 @@ async function reachable () {
 const all = testFiles()
 const runs = []
 if (databaseUrl === undefined || databaseUrl === '') {
-  if (ci) {
-    console.error('CI is set but TEST_DATABASE_URL is not: the PostgreSQL run is required in CI (see .ci/run)')
+  if (onlyEngine === 'postgres') {
+    console.error('--engine postgres needs TEST_DATABASE_URL (and TEST_REDIS_URL for test/services/)')
     process.exit(1)
   }
   console.log('# TEST_DATABASE_URL is not set: SQLite only (test/README.md says how to add PostgreSQL and Redis)')
@@ -191,13 +198,24 @@ function coverageGate (bothEngines) {
   })
 }
 
-rmSync(KEPT, { recursive: true, force: true })
-runs.push(await tap('SQLite', all.filter((f) => !f.startsWith(join('test', 'services'))), {}))
-keepCoverage('sqlite')
-const bothEngines = databaseUrl !== undefined && databaseUrl !== ''
-if (bothEngines) {
-  runs.push(await tap(`PostgreSQL${redisUrl === undefined ? '' : ' and Redis'}`, all.filter((f) => usesEngine(f)), { TEST_ENGINE: 'postgres' }))
+const postgresLabel = `PostgreSQL${redisUrl === undefined ? '' : ' and Redis'}`
+let bothEngines
+if (onlyEngine === 'postgres') {
+  // Every file, the engine-independent ones too: this run is the whole suite on its Node version.
+  rmSync(join(KEPT, 'postgres'), { recursive: true, force: true })
+  runs.push(await tap(postgresLabel, all, { TEST_ENGINE: 'postgres' }))
   keepCoverage('postgres')
+  bothEngines = existsSync(join(KEPT, 'sqlite'))
+  if (coverage && !bothEngines) console.log('\n# No SQLite run is kept in this checkout: the coverage gate is the SQLite floor')
+} else {
+  rmSync(KEPT, { recursive: true, force: true })
+  runs.push(await tap('SQLite', all.filter((f) => !f.startsWith(join('test', 'services'))), {}))
+  keepCoverage('sqlite')
+  bothEngines = databaseUrl !== undefined && databaseUrl !== ''
+  if (bothEngines) {
+    runs.push(await tap(postgresLabel, all.filter((f) => usesEngine(f)), { TEST_ENGINE: 'postgres' }))
+    keepCoverage('postgres')
+  }
 }
 const coverageFailed = coverage && await coverageGate(bothEngines) !== 0
 
