@@ -23,8 +23,9 @@ declare module 'fastify' {
  * Idle connections are not cut when the drain starts: a proxy may be writing a request into one at that
  * moment, and a POST it loses so is never replayed (the rolling-restart test lost one that way, one run
  * in a few). Each is closed after its next response instead; those still idle when the drain ends are
- * closed by `app.close()`, by which time the proxy has stopped keeping connections to this process
- * (every response since the drain began said `Connection: close`).
+ * closed by `app.close()`, by which time the proxy has stopped keeping connections to this process:
+ * every response since the drain began said `Connection: close`, and a connection left idle through the
+ * drain was closed by the proxy itself, its idle timeout being shorter than the drain (deploy/nginx.conf).
  */
 export default fp(async (app) => {
   let closing = false

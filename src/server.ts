@@ -26,7 +26,8 @@ if (config.generatedSecretFile !== undefined) {
 
 // SIGTERM/SIGINT: drain keep-alive connections (a proxy moves to the other processes), then stop
 // accepting, let in-flight requests finish, close the database; 10 s at most.
-const DRAIN_MS = 1_500
+// A proxy's idle timeout for its connections to a process must be shorter (deploy/nginx.conf: 1 s).
+const DRAIN_MS = 2_000
 closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   if (err !== undefined) app.log.error({ err }, 'server closing on error')
   else app.log.info({ signal }, 'server closing')
