@@ -221,12 +221,12 @@ t.test('SIGTERM: requests in flight complete, the server drains then refuses new
   const signalled = Date.now()
   server.child.kill('SIGTERM')
   await sleep(200)
-  // The drain (1.5 s): a proxy still sending here is served, and told to close, while it moves away.
+  // The drain (2 s, src/server.ts): a proxy still sending here is served, and told to close, while it moves away.
   const during = await fetch(`http://127.0.0.1:${server.port}/health`, { signal: AbortSignal.timeout(1_000) })
   t.equal(during.status, 200, 'during the drain, a new request is still served')
   t.equal(during.headers.get('connection'), 'close', 'with Connection: close')
   await during.arrayBuffer()
-  await sleep(Math.max(0, signalled + 1_900 - Date.now()))
+  await sleep(Math.max(0, signalled + 2_400 - Date.now()))
   let refused = false
   try {
     await fetch(`http://127.0.0.1:${server.port}/health`, { signal: AbortSignal.timeout(1_000) })
