@@ -71,13 +71,18 @@ t.test('a lock makes transactions that take it run one after another', async (t)
   const app = await build(t)
   const { db } = app
   const order: string[] = []
+  // The second starts once the first holds the lock (not after a guessed delay: a loaded machine can
+  // take longer than any guess to open the first transaction), then has 150 ms to break in if it could.
+  let firstHolds = () => {}
+  const held = new Promise<void>((resolve) => { firstHolds = resolve })
   const first = db.transaction(async (tx) => {
     await tx.lock('test:lock')
     order.push('first holds')
+    firstHolds()
     await sleep(150)
     order.push('first ends')
   })
-  await sleep(30)
+  await held
   const second = db.transaction(async (tx) => {
     await tx.lock('test:lock')
     order.push('second holds')
