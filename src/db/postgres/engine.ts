@@ -88,27 +88,23 @@ interface Watched { _activeQuery?: unknown, connection: { stream: { destroy: (er
  * black hole) fails if that changes.
  */
 function watchQueries (pool: pg.Pool, timeoutMs: number): () => void {
-  const clients = new Set<pg.PoolClient & Watched>()
-  const seen = new Map<pg.PoolClient & Watched, { query: unknown, since: number }>()
+  // Each connection, with the query it was last seen running and since when (undefined: none).
+  const watched = new Map<pg.PoolClient & Watched, { query: unknown, since: number } | undefined>()
   pool.on('connect', (client) => {
-    clients.add(client as pg.PoolClient & Watched)
+    watched.set(client as pg.PoolClient & Watched, undefined)
     // A connection destroyed while checked out emits 'error' (the pool listens only while idle);
     // its query has already failed with it, and releasing it with that error removes it.
     client.on('error', () => {})
   })
-  pool.on('remove', (client) => {
-    clients.delete(client as pg.PoolClient & Watched)
-    seen.delete(client as pg.PoolClient & Watched)
-  })
+  pool.on('remove', (client) => { watched.delete(client as pg.PoolClient & Watched) })
   const timer = setInterval(() => {
     const now = Date.now()
-    for (const client of clients) {
+    for (const [client, last] of watched) {
       const query = client._activeQuery
-      const last = seen.get(client)
-      if (query === undefined || query === null) seen.delete(client)
-      else if (last?.query !== query) seen.set(client, { query, since: now })
+      if (query === undefined || query === null) watched.set(client, undefined)
+      else if (last?.query !== query) watched.set(client, { query, since: now })
       else if (now - last.since >= timeoutMs) {
-        seen.delete(client)
+        watched.set(client, undefined)
         client.connection.stream.destroy(new Error('Query read timeout'))
       }
     }
