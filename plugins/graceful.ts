@@ -27,6 +27,12 @@ declare module 'fastify' {
  * every response since the drain began said `Connection: close`, and a connection left idle through the
  * drain was closed by the proxy itself, its idle timeout being shorter than the drain (deploy/nginx.conf).
  */
+/**
+ * How long a stopping server drains (src/server.ts) before it closes. A proxy's idle timeout for its
+ * connections to a process must be shorter (deploy/nginx.conf: 1 s).
+ */
+export const DRAIN_MS = 2_000
+
 export default fp(async (app) => {
   let closing = false
   const startClosing = () => { closing = true }

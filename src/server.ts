@@ -1,4 +1,5 @@
 import closeWithGrace from 'close-with-grace'
+import { DRAIN_MS } from '../plugins/graceful.js'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig } from './config.js'
 import { StartupError } from './startup.js'
@@ -26,8 +27,6 @@ if (config.generatedSecretFile !== undefined) {
 
 // SIGTERM/SIGINT: drain keep-alive connections (a proxy moves to the other processes), then stop
 // accepting, let in-flight requests finish, close the database; 10 s at most.
-// A proxy's idle timeout for its connections to a process must be shorter (deploy/nginx.conf: 1 s).
-const DRAIN_MS = 2_000
 closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   if (err !== undefined) app.log.error({ err }, 'server closing on error')
   else app.log.info({ signal }, 'server closing')

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import t from 'tap'
+import { DRAIN_MS } from '../../plugins/graceful.js'
 import { PASSWORD, TEST_SECRET } from '../helper.js'
 import { childEnv, program, START_BOUND_MS } from '../support/programs.js'
 import { rawRequest } from './raw-http.js'
@@ -221,12 +222,12 @@ t.test('SIGTERM: requests in flight complete, the server drains then refuses new
   const signalled = Date.now()
   server.child.kill('SIGTERM')
   await sleep(200)
-  // The drain (2 s, src/server.ts): a proxy still sending here is served, and told to close, while it moves away.
+  // The drain (DRAIN_MS): a proxy still sending here is served, and told to close, while it moves away.
   const during = await fetch(`http://127.0.0.1:${server.port}/health`, { signal: AbortSignal.timeout(1_000) })
   t.equal(during.status, 200, 'during the drain, a new request is still served')
   t.equal(during.headers.get('connection'), 'close', 'with Connection: close')
   await during.arrayBuffer()
-  await sleep(Math.max(0, signalled + 2_400 - Date.now()))
+  await sleep(Math.max(0, signalled + DRAIN_MS + 400 - Date.now()))
   let refused = false
   try {
     await fetch(`http://127.0.0.1:${server.port}/health`, { signal: AbortSignal.timeout(1_000) })
