@@ -15,13 +15,15 @@ import { Redis } from 'ioredis'
 
 // `--engine postgres`: the PostgreSQL and Redis run alone, over every test file, as CI runs it on a second
 // Node version (.ci/run); its coverage gate merges the SQLite run kept in this checkout by an `npm test`.
-const engineAt = process.argv.indexOf('--engine')
-const onlyEngine = engineAt < 0 ? undefined : process.argv[engineAt + 1]
+const argv = process.argv.slice(2)
+const engineAt = argv.indexOf('--engine')
+const onlyEngine = engineAt < 0 ? undefined : argv[engineAt + 1]
 if (onlyEngine !== undefined && onlyEngine !== 'postgres') {
   console.error('--engine takes postgres (without it: SQLite, then PostgreSQL when TEST_DATABASE_URL is set)')
   process.exit(1)
 }
-const args = process.argv.slice(2).filter((_, i) => engineAt < 0 || (i !== engineAt - 2 && i !== engineAt - 1))
+// The rest goes to tap.
+const args = engineAt < 0 ? argv : argv.toSpliced(engineAt, 2)
 const { TEST_DATABASE_URL: databaseUrl, TEST_REDIS_URL: redisUrl } = process.env
 
 function testFiles (dir = 'test') {
@@ -198,25 +200,22 @@ function coverageGate (bothEngines) {
   })
 }
 
-const postgresLabel = `PostgreSQL${redisUrl === undefined ? '' : ' and Redis'}`
-let bothEngines
 if (onlyEngine === 'postgres') {
-  // Every file, the engine-independent ones too: this run is the whole suite on its Node version.
   rmSync(join(KEPT, 'postgres'), { recursive: true, force: true })
-  runs.push(await tap(postgresLabel, all, { TEST_ENGINE: 'postgres' }))
-  keepCoverage('postgres')
-  bothEngines = existsSync(join(KEPT, 'sqlite'))
-  if (coverage && !bothEngines) console.log('\n# No SQLite run is kept in this checkout: the coverage gate is the SQLite floor')
 } else {
   rmSync(KEPT, { recursive: true, force: true })
   runs.push(await tap('SQLite', all.filter((f) => !f.startsWith(join('test', 'services'))), {}))
   keepCoverage('sqlite')
-  bothEngines = databaseUrl !== undefined && databaseUrl !== ''
-  if (bothEngines) {
-    runs.push(await tap(postgresLabel, all.filter((f) => usesEngine(f)), { TEST_ENGINE: 'postgres' }))
-    keepCoverage('postgres')
-  }
 }
+// On its own, the PostgreSQL run takes every file, the engine-independent ones too: it is the whole
+// suite on its Node version. After the SQLite run, only the files whose outcome can depend on the engine.
+const postgresFiles = onlyEngine === 'postgres' ? all : databaseUrl ? all.filter((f) => usesEngine(f)) : []
+if (postgresFiles.length > 0) {
+  runs.push(await tap(`PostgreSQL${redisUrl === undefined ? '' : ' and Redis'}`, postgresFiles, { TEST_ENGINE: 'postgres' }))
+  keepCoverage('postgres')
+}
+const bothEngines = onlyEngine === 'postgres' ? existsSync(join(KEPT, 'sqlite')) : postgresFiles.length > 0
+if (coverage && !bothEngines && onlyEngine === 'postgres') console.log('\n# No SQLite run is kept in this checkout: the coverage gate is the SQLite floor')
 const coverageFailed = coverage && await coverageGate(bothEngines) !== 0
 
 const passed = runs.reduce((n, r) => n + r.passed, 0)
